@@ -1,0 +1,48 @@
+"""Where kornews keeps what it builds (backbones, embeddings), and how it writes atomically."""
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def home() -> Path:
+    """$KORNEWS_HOME, else ~/.cache/kornews."""
+    return Path(os.environ.get("KORNEWS_HOME") or Path.home() / ".cache" / "kornews")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path):
+    """Yield a temporary sibling directory; on success it replaces `target` in one rename.
+
+    A crash or kill leaves only a `.tmp-*` folder behind, never a half-made `target`.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
