@@ -28,6 +28,69 @@ def data(args):
         print(data_mod.info(args.source, encoding=args.encoding))
 
 
+def train(args):
+    from . import config, run as run_mod, train as train_mod
+    if args.resume:
+        cfg = run_mod.read_config(args.resume)
+        if args.recipe or args.extra:
+            raise KornewsError("--resume continues a run as it was configured; drop the recipe and overrides")
+        out = args.resume
+    else:
+        cfg = config.load(args.recipe, args.extra)
+        out = args.out or default_run_dir(cfg)
+    final = train_mod.train(cfg, out, resume=bool(args.resume), progress=not args.quiet)
+    print(f"run: {out}")
+    print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
+
+
+def default_run_dir(cfg) -> str:
+    import time
+    name = cfg.backbone.rstrip("/").split("/")[-1]
+    return f"runs/{name}-mode{cfg.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def evaluate(args):
+    from .evaluate import evaluate as run_evaluate
+    metrics = run_evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet)
+    from .report import markdown
+    print(markdown(metrics, f"Evaluation of {args.run} on {args.data}"))
+
+
+def predict(args):
+    from .evaluate import load_for
+    from .predict import Classifier, predictions_frame, write_predictions
+    clf = Classifier.load(args.run)
+    df = load_for(clf, args.data, labeled=False, encoding=args.encoding)
+    frame = predictions_frame(clf, df, progress=not args.quiet and args.output != "-")
+    write_predictions(frame, args.output, args.format)
+
+
+def report(args):
+    from .report import build, markdown
+    print(markdown(build(args.run), f"Evaluation of {args.run}"))
+
+
+def demo(args):
+    """The README's main job: train on knews8 with the defaults, evaluate, predict new articles."""
+    from pathlib import Path
+    from . import config, train as train_mod
+    from .evaluate import evaluate as run_evaluate
+    from .predict import Classifier
+    out = Path(args.out)
+    cfg = config.load(None, args.extra)
+    train_mod.train(cfg, out, progress=not args.quiet)
+    metrics = run_evaluate(out, cfg.test or "knews8:test")
+    print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro']['f1']:.4f}  "
+          f"(report: {out / 'report.md'})")
+    articles = [
+        {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인", "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."},
+        {"title": "한은, 기준금리 동결…물가 상승세 주시", "body": "한국은행 금융통화위원회가 기준금리를 연 3.5%로 동결했다. 환율과 가계부채도 고려했다."},
+        {"title": "국회 본회의서 예산안 처리 무산", "body": "여야가 예산안 처리를 두고 대립하면서 국회 본회의가 파행됐다."},
+    ]
+    for article, label in zip(articles, Classifier.load(out).predict(articles)):
+        print(f"{label:<14} {article['title']}")
+
+
 VERBS = {
     # name: (help, function, argument builder)
     "backbone": ("pull, list or describe encoder backbones", backbone, lambda p: (
@@ -38,6 +101,25 @@ VERBS = {
         p.add_argument("action", choices=["info"]),
         p.add_argument("source", help="a named dataset (knews8, ynat), optionally NAME:SPLIT, or a file path"),
         p.add_argument("--encoding", default=None, help="file encoding (default: detect utf-8, utf-8-sig, cp949)"))),
+    "train": ("fine-tune a classifier (RECIPE.yaml, then --key=value overrides)", train, lambda p: (
+        p.add_argument("recipe", nargs="?", help="YAML recipe (see recipes/)"),
+        p.add_argument("--out", help="run directory (default: runs/<backbone>-mode<N>-<time>)"),
+        p.add_argument("--resume", metavar="RUN", help="continue an interrupted run"),
+        p.add_argument("--quiet", action="store_true", help="no progress bars"),
+        p.set_defaults(accepts_overrides=True))),
+    "evaluate": ("score a run on labelled data; writes predictions, report and plots into the run", evaluate,
+                 lambda p: (p.add_argument("run"), p.add_argument("data", help="dataset name or file"),
+                            p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"))),
+    "predict": ("predict topics for articles (a file, a dataset, or - for stdin)", predict, lambda p: (
+        p.add_argument("run"), p.add_argument("data", help="file, dataset name, or - for stdin"),
+        p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
+        p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"))),
+    "report": ("rebuild a run's report and plots from its saved predictions", report,
+               lambda p: p.add_argument("run")),
+    "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
+        p.add_argument("--out", default="runs/demo"), p.add_argument("--quiet", action="store_true"),
+        p.set_defaults(accepts_overrides=True))),
 }
 
 
@@ -47,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kornews {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (help_text, func, add_args) in VERBS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         add_args(p)
         p.set_defaults(func=func)
     return parser

@@ -1,0 +1,201 @@
+"""Typed training configuration: dataclass defaults, YAML recipes, `--key=value` overrides, validation.
+
+Precedence: dataclass defaults < recipe YAML < command-line overrides. Every value is checked against
+its field's type and range before anything is written, so a bad config never leaves a half-made run.
+"""
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import KornewsError
+
+SCHEDULES = ("linear", "cosine", "constant")
+LONG_STRATEGIES = ("head", "head+tail", "chunks")
+EMBEDDERS = ("use", "me5-small")
+
+
+@dataclass
+class ColumnsConfig:
+    title: str = "title"
+    body: str = "cleanBody"
+    label: str = "category"
+    id: str = "id"
+
+
+@dataclass
+class ClustersConfig:
+    k: int = 16
+    embedder: str = "use"
+    position: str = "cls"  # mode 5: add the cluster embedding at [CLS] only, or at "all" positions
+
+
+@dataclass
+class TrainConfig:
+    # data
+    train: str = "knews8"            # named dataset (knews8, ynat) or a file
+    test: str | None = "knews8:test"  # evaluated after every epoch as the seed did; never used for selection
+    columns: ColumnsConfig | None = None  # None: the dataset's own columns (seed defaults for files)
+    encoding: str | None = None
+    mode: int = 3                    # 1 body, 2 title, 3 title+body, 4 +cluster token, 5 +cluster embedding
+    val_fraction: float = 0.1        # stratified split of `train` for early stopping
+    # model
+    backbone: str = "me5-small"
+    max_len: int = 256
+    long_strategy: str = "head"      # head | head+tail | chunks (mean of chunk logits at inference)
+    dropout: float | None = None     # None keeps the backbone's own
+    freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
+    clusters: ClustersConfig = field(default_factory=ClustersConfig)
+    # optimisation
+    epochs: int = 4
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-4
+    layer_lr_decay: float = 1.0      # lr of layer i = lr * decay ** (top - i); 1.0 turns it off
+    weight_decay: float = 0.01       # never applied to biases and LayerNorm weights
+    warmup_ratio: float = 0.1
+    schedule: str = "linear"
+    clip: float = 1.0
+    patience: int = 2                # early stopping on validation loss
+    min_delta: float = 0.0
+    group_by_length: bool = True     # length-grouped batches: less padding, same shuffling
+    # bookkeeping
+    seed: int = 42
+    threads: int | None = None       # torch intra-op threads; None: torch's default
+    log_every: int = 10              # one progress line every N batches
+    eval_batch_size: int = 64
+
+
+def _fields(cls) -> dict:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _coerce(value, tp, key):
+    """Check `value` against the annotation `tp`; ints may stand for floats. Returns the value."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except KornewsError as e:
+                errors.append(str(e))
+        raise KornewsError(errors[0] if errors else f"config: {key} cannot be null")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise KornewsError(f"config: {key} must be a mapping, got {value!r}")
+        return _build(tp, value, prefix=f"{key}.")
+    if tp is float and not isinstance(value, bool) and isinstance(value, (int, str)):
+        try:
+            return float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
+        except ValueError:
+            raise KornewsError(f"config: {key} must be a number, got {value!r}") from None
+    if tp is bool and not isinstance(value, bool):
+        raise KornewsError(f"config: {key} must be true or false, got {value!r}")
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise KornewsError(f"config: {key} must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls, values: dict, prefix=""):
+    known = _fields(cls)
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise KornewsError(f"config: unknown key '{prefix}{key}'{hint}")
+    kwargs = {k: _coerce(v, known[k].type, prefix + k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    checks = [
+        (cfg.mode in (1, 2, 3, 4, 5), f"mode must be 1-5, got {cfg.mode}"),
+        (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
+        (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),
+        (cfg.grad_accum >= 1, f"grad_accum must be at least 1, got {cfg.grad_accum}"),
+        (cfg.max_len >= 8, f"max_len must be at least 8, got {cfg.max_len}"),
+        (0 <= cfg.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
+        (0 < cfg.val_fraction < 1, f"val_fraction must be in (0, 1), got {cfg.val_fraction}"),
+        (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
+        (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
+        (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),
+        (cfg.patience >= 1, f"patience must be at least 1, got {cfg.patience}"),
+        (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),
+        (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
+        (cfg.long_strategy in LONG_STRATEGIES,
+         f"long_strategy must be one of {', '.join(LONG_STRATEGIES)}, got {cfg.long_strategy!r}"),
+        (cfg.clusters.k >= 2, f"clusters.k must be at least 2, got {cfg.clusters.k}"),
+        (cfg.clusters.position in ("cls", "all"), f"clusters.position must be cls or all, got {cfg.clusters.position!r}"),
+        (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise KornewsError(f"config: {message}")
+    return cfg
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`--key=value` / `--a.b=value` → nested dict; values are read as YAML scalars (1e-4, true, null)."""
+    out: dict = {}
+    for item in items:
+        if not item.startswith("--") or "=" not in item:
+            raise KornewsError(f"config: expected --key=value, got {item!r}")
+        key, raw = item[2:].split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        *parents, leaf = key.replace("-", "_").split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for k, v in extra.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+def read_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise KornewsError(f"{path}: recipe not found")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise KornewsError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise KornewsError(f"{path}: a recipe must be a mapping of config keys")
+    return values
+
+
+def load(recipe=None, overrides=(), base: dict | None = None) -> TrainConfig:
+    values = dict(base or {})
+    if recipe:
+        values = _merge(values, read_yaml(recipe))
+    values = _merge(values, parse_overrides(list(overrides)))
+    return validate(_build(TrainConfig, values))
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump(cfg) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,131 @@
+"""Articles → model inputs: the tokenizer's special-token template, long-article strategies, padded batches.
+
+Token selection happens on ids, not on strings, so a long body is cut exactly where we say, for any
+tokenizer (XLM-R's `<s> A </s></s> B </s>`, BERT's `[CLS] A [SEP] B [SEP]`, KoBERT's).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Template:
+    """Special ids around one or two segments, and the token type of each part."""
+    prefix: tuple
+    middle: tuple
+    suffix: tuple
+    pair_types: bool  # the tokenizer gives the second segment token type 1
+    pad_id: int
+
+    @classmethod
+    def from_tokenizer(cls, tok) -> "Template":
+        a = tok("a", add_special_tokens=False)["input_ids"]
+        b = tok("b", add_special_tokens=False)["input_ids"]
+        enc = tok("a", "b", add_special_tokens=True, return_token_type_ids=True)
+        ids, types = enc["input_ids"], enc.get("token_type_ids") or [0] * len(enc["input_ids"])
+        i = _find(ids, a, 0)
+        j = _find(ids, b, i + len(a))
+        return cls(prefix=tuple(ids[:i]), middle=tuple(ids[i + len(a):j]), suffix=tuple(ids[j + len(b):]),
+                   pair_types=bool(types[j]), pad_id=tok.pad_token_id if tok.pad_token_id is not None else 0)
+
+    def n_special(self, pair: bool) -> int:
+        return len(self.prefix) + len(self.suffix) + (len(self.middle) if pair else 0)
+
+    def build(self, a: list, b: list | None):
+        if b is None:
+            ids = [*self.prefix, *a, *self.suffix]
+            return ids, [0] * len(ids)
+        first = [*self.prefix, *a, *self.middle]
+        second = [*b, *self.suffix]
+        return first + second, [0] * len(first) + [int(self.pair_types)] * len(second)
+
+
+def _find(seq, sub, start):
+    for i in range(start, len(seq) - len(sub) + 1):
+        if seq[i:i + len(sub)] == sub:
+            return i
+    raise ValueError("tokenizer template: cannot locate the probe segments")
+
+
+def windows(ids: list, room: int, strategy: str) -> list[list]:
+    """Pick the body tokens that fit in `room`: the head, head and tail, or every consecutive chunk."""
+    if len(ids) <= room:
+        return [ids]
+    if strategy == "head":
+        return [ids[:room]]
+    if strategy == "head+tail":
+        # news puts the gist up front; the tail often names the topic's actors again
+        head = room * 3 // 4
+        return [ids[:head] + ids[len(ids) - (room - head):]]
+    return [ids[i:i + room] for i in range(0, len(ids), room)]
+
+
+def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head") -> dict:
+    """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles."""
+    texts, pairs, clusters = inputs["text"], inputs.get("text_pair"), inputs.get("cluster")
+    first = tok(list(texts), add_special_tokens=False)["input_ids"]
+    second = tok(list(pairs), add_special_tokens=False)["input_ids"] if pairs is not None else None
+    rows, types, docs, cl = [], [], [], []
+    for d, a in enumerate(first):
+        b = second[d] if second is not None else None
+        if b is not None and not b:
+            b = None
+        if b is None:  # single segment: the long-article strategy applies to it
+            for w in windows(a, max_len - template.n_special(False), strategy):
+                ids, tt = template.build(w, None)
+                rows.append(ids); types.append(tt); docs.append(d)
+        else:
+            # the title is short and carries most signal: keep it whole (up to half the room)
+            room = max_len - template.n_special(True)
+            a = a[:room // 2]
+            for w in windows(b, room - len(a), strategy):
+                ids, tt = template.build(a, w)
+                rows.append(ids); types.append(tt); docs.append(d)
+        if clusters is not None:
+            cl.extend([int(clusters[d])] * (len(docs) - len(cl)))
+    features = {"input_ids": rows, "token_type_ids": types, "doc": np.asarray(docs, dtype=np.int64)}
+    if clusters is not None:
+        features["cluster"] = np.asarray(cl, dtype=np.int64)
+    return features
+
+
+def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_length=False, shard=(0, 1)):
+    """Index batches; length grouping sorts within shuffled pools of 50 batches so padding stays small."""
+    n = len(features["input_ids"])
+    order = np.arange(n)
+    if shuffle:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+        if group_by_length:
+            lengths = np.array([len(r) for r in features["input_ids"]])
+            pool = batch_size * 50
+            order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")]
+                                    for p in np.array_split(order, max(1, -(-n // pool)))])
+    out = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle:
+        out = [out[i] for i in np.random.default_rng(seed + 1).permutation(len(out))]
+    rank, world = shard
+    if world > 1:  # every rank gets the same number of batches, so DDP's all-reduce never waits forever
+        out = out[: len(out) - len(out) % world] or out[:world]
+        out = out[rank::world]
+    return out
+
+
+def collate(features: dict, idx, pad_id: int, labels=None) -> dict:
+    rows = [features["input_ids"][i] for i in idx]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, i in enumerate(idx):
+        r = features["input_ids"][i]
+        ids[k, :len(r)] = torch.tensor(r)
+        types[k, :len(r)] = torch.tensor(features["token_type_ids"][i])
+        mask[k, :len(r)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if "cluster" in features:
+        batch["cluster_ids"] = torch.as_tensor(features["cluster"][idx])
+    if labels is not None:
+        batch["labels"] = torch.as_tensor(np.asarray(labels)[features["doc"][idx]], dtype=torch.long)
+    return batch

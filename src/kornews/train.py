@@ -1,0 +1,241 @@
+"""The fine-tuning loop: AdamW, warmup + decay, clipping, early stopping on validation loss, resumable.
+
+Runs as one process, or as several under `torchrun` / `accelerate launch` (DDP, gloo on CPU): batches are
+sharded by rank, gradients all-reduced, and only rank 0 writes the run directory.
+"""
+import dataclasses
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from . import backbones, data, encode, model as model_mod, run as run_mod
+from .cache import atomic_dir
+from .errors import KornewsError
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Everything the loop needs, derived deterministically from the config."""
+    model: torch.nn.Module
+    tokenizer: object
+    pad_id: int
+    id2label: dict
+    train: dict            # encoded features
+    train_y: np.ndarray
+    val: dict
+    val_y: np.ndarray
+    test: dict | None
+    test_y: np.ndarray | None
+
+
+def _columns(cfg, default):
+    return data.Columns(**dataclasses.asdict(cfg.columns)) if cfg.columns else default
+
+
+def load_split(source: str, split: str, cfg, labeled=True):
+    path, default_cols = data.resolve(source, split)
+    return data.load_articles(path, _columns(cfg, default_cols), mode=cfg.mode, labeled=labeled,
+                              encoding=cfg.encoding)
+
+
+def inference_settings(cfg) -> dict:
+    """What predict needs to feed the model as it was trained; saved inside model/config.json."""
+    return {"mode": cfg.mode, "max_len": cfg.max_len, "long_strategy": cfg.long_strategy,
+            "columns": dataclasses.asdict(cfg.columns) if cfg.columns else None}
+
+
+def prepare(cfg) -> Prepared:
+    df = load_split(cfg.train, "train", cfg)
+    labels = data.LabelMap.fit(df["label"])
+    tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
+    test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
+    test_y = labels.encode(test_df["label"], source=cfg.test) if test_df is not None else None
+
+    path = backbones.resolve(cfg.backbone)
+    tok = backbones.load_tokenizer(path)
+    model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, inference=inference_settings(cfg))
+    if cfg.max_len > model_mod.max_positions(model):
+        raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
+                           f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
+    template = encode.Template.from_tokenizer(tok)
+
+    def feats(frame):
+        return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy)
+
+    return Prepared(model=model, tokenizer=tok, pad_id=template.pad_id, id2label=labels.id2label,
+                    train=feats(tr), train_y=labels.encode(tr["label"]), val=feats(va),
+                    val_y=labels.encode(va["label"]), test=feats(test_df) if test_df is not None else None,
+                    test_y=test_y)
+
+
+def param_groups(model, cfg):
+    """No weight decay on biases and LayerNorm; optional layer-wise lr decay from the top layer down."""
+    layers = model_mod.encoder_layers(model) if cfg.layer_lr_decay < 1 else None
+    depth = {}
+    if layers is not None:
+        for i, layer in enumerate(layers):
+            for p in layer.parameters():
+                depth[id(p)] = len(layers) - i
+    groups = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if layers is not None and id(p) not in depth and "embeddings" in name:
+            d = len(layers) + 1
+        else:
+            d = depth.get(id(p), 0)
+        no_decay = p.ndim < 2 or "norm" in name.lower()
+        key = (d, no_decay)
+        group = groups.setdefault(key, {"params": [], "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+                                        "lr": cfg.lr * cfg.layer_lr_decay ** d})
+        group["params"].append(p)
+    return [groups[k] for k in sorted(groups)]
+
+
+def scores(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    loss = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(np.asarray(y))).item()
+    return loss, float((logits.argmax(1) == y).mean())
+
+
+def _distributed():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_dir(path) as tmp:
+        torch.save(state, tmp / "state.pt")
+
+
+def _save_model(run: Path, model, tokenizer) -> None:
+    with atomic_dir(run / run_mod.MODEL) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
+    """Fine-tune per `cfg` into run directory `out`; returns the final metrics."""
+    out = Path(out)
+    rank, world = _distributed()
+    main = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    state = None
+    if resume:
+        ckpt = out / run_mod.CHECKPOINT / "state.pt"
+        if not ckpt.is_file():
+            done = (out / run_mod.FINAL).is_file()
+            raise KornewsError(f"{out}: " + ("training already finished" if done else "no checkpoint to resume"))
+        state = torch.load(ckpt, weights_only=False)
+    elif main and out.exists() and any(out.iterdir()):
+        raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    p = prepare(cfg)
+    model = p.model
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
+    per_epoch = len(encode.batches(p.train, cfg.batch_size, shard=(rank, world)))
+    steps = math.ceil(per_epoch / cfg.grad_accum) * cfg.epochs
+    schedule = "constant_with_warmup" if cfg.schedule == "constant" else cfg.schedule
+    scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
+                              num_training_steps=steps)
+
+    history, best_loss, bad_epochs, start_epoch = [], math.inf, 0, 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history, best_loss, bad_epochs = state["history"], state["best_loss"], state["bad_epochs"]
+        start_epoch = state["epoch"] + 1
+        log(f"resuming {out} after epoch {state['epoch']}")
+    elif main:
+        out.mkdir(parents=True, exist_ok=True)
+        run_mod.write_config(out, cfg)
+        run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
+
+    started = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if bad_epochs >= cfg.patience:
+            break
+        ddp.train()
+        order = encode.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
+                               group_by_length=cfg.group_by_length, shard=(rank, world))
+        seen = correct = 0
+        loss_sum = 0.0
+        bar = tqdm(order, desc=f"epoch {epoch}", disable=not (progress and main), leave=False)
+        for step, idx in enumerate(bar, 1):
+            batch = encode.collate(p.train, idx, p.pad_id, labels=p.train_y)
+            labels = batch.pop("labels")
+            logits = ddp(**batch).logits
+            loss = F.cross_entropy(logits, labels)
+            (loss / cfg.grad_accum).backward()
+            if step % cfg.grad_accum == 0 or step == len(order):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            seen += len(idx)
+            correct += int((logits.argmax(1) == labels).sum())
+            loss_sum += loss.item() * len(idx)
+            if main and (step % cfg.log_every == 0 or step == len(order)):
+                line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
+                        f"lr={scheduler.get_last_lr()[0]:.3e} acc={correct / seen:.4f}")
+                bar.write(line) if progress else log(line)
+        bar.close()
+        totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
+        val_loss, val_acc = scores(model_mod.doc_logits(model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
+        row = {"epoch": epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
+               "train_acc": round(totals[1].item() / totals[2].item(), 6),
+               "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
+               "lr": scheduler.get_last_lr()[0]}
+        if p.test is not None:
+            test_loss, test_acc = scores(model_mod.doc_logits(model, p.test, p.pad_id, cfg.eval_batch_size), p.test_y)
+            row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6))
+        improved = val_loss < best_loss - cfg.min_delta
+        best_loss, bad_epochs = (val_loss, 0) if improved else (best_loss, bad_epochs + 1)
+        row.update(best=improved, elapsed_s=round(time.time() - started, 1))
+        history.append(row)
+        if main:
+            log("epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f} val_loss={val_loss:.4f} "
+                "val_acc={val_acc:.4f}".format(**row)
+                + (" test_acc={test_acc:.4f}".format(**row) if "test_acc" in row else "")
+                + (" *" if improved else ""))
+            if improved:
+                _save_model(out, model, p.tokenizer)
+            run_mod.write_metrics(out, history)
+            _save_checkpoint(out / run_mod.CHECKPOINT, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
+                "history": history, "best_loss": best_loss, "bad_epochs": bad_epochs})
+        if world > 1:
+            dist.barrier()
+
+    best = min(history, key=lambda r: r["val_loss"])
+    final = {"best_epoch": best["epoch"], "epochs_run": len(history), "val_loss": best["val_loss"],
+             "val_acc": best["val_acc"], "train_seconds": history[-1]["elapsed_s"]}
+    if "test_acc" in best:
+        final.update(test_loss=best["test_loss"], test_acc=best["test_acc"])
+    if main:
+        run_mod.write_json(out / run_mod.FINAL, final)
+        shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)
+    if world > 1:
+        dist.barrier()
+    return final
