@@ -65,12 +65,12 @@ def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = 
     """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles."""
     texts, pairs, clusters = inputs["text"], inputs.get("text_pair"), inputs.get("cluster")
     first = tok(list(texts), add_special_tokens=False)["input_ids"]
-    second = tok(list(pairs), add_special_tokens=False)["input_ids"] if pairs is not None else None
+    second = tok([p or "" for p in pairs], add_special_tokens=False)["input_ids"] if pairs is not None else None
     rows, types, docs, cl = [], [], [], []
     for d, a in enumerate(first):
         b = second[d] if second is not None else None
-        if b is not None and not b:
-            b = None
+        if b is not None and not (a and b):  # one empty side: the other is the whole input
+            a, b = (a or b), None
         if b is None:  # single segment: the long-article strategy applies to it
             for w in windows(a, max_len - template.n_special(False), strategy):
                 ids, tt = template.build(w, None)

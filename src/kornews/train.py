@@ -58,7 +58,7 @@ def prepare(cfg) -> Prepared:
     labels = data.LabelMap.fit(df["label"])
     tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
     test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
-    test_y = labels.encode(test_df["label"], source=cfg.test) if test_df is not None else None
+    test_y = np.asarray(labels.encode(test_df["label"], source=cfg.test)) if test_df is not None else None
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
@@ -72,8 +72,8 @@ def prepare(cfg) -> Prepared:
         return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy)
 
     return Prepared(model=model, tokenizer=tok, pad_id=template.pad_id, id2label=labels.id2label,
-                    train=feats(tr), train_y=labels.encode(tr["label"]), val=feats(va),
-                    val_y=labels.encode(va["label"]), test=feats(test_df) if test_df is not None else None,
+                    train=feats(tr), train_y=np.asarray(labels.encode(tr["label"])), val=feats(va),
+                    val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
                     test_y=test_y)
 
 

@@ -1,0 +1,52 @@
+"""Shared by the benchmarks: timed child processes with their own peak memory, and the docs table writer."""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def measured(cmd: list[str], log: Path | None = None) -> tuple[float, float]:
+    """Run `cmd`; return (seconds, peak RSS in MiB of that child alone, via wait4)."""
+    start = time.perf_counter()
+    out = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if log:
+        out.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        tail = Path(log).read_text()[-2000:] if log else ""
+        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{tail}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def kornews(*args) -> list[str]:
+    return [sys.executable, "-m", "kornews.cli", *args]
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\nEvery number below comes from the command printed with it.\n"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(doc, encoding="utf-8")
+
+
+def machine() -> str:
+    import platform
+    import torch
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from kornews import encode
+
+
+@pytest.fixture(scope="module")
+def bert_tok():
+    """A word-level tokenizer with BERT's template: [CLS] A [SEP] B [SEP], token types 0/1."""
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b"] + [f"w{i}" for i in range(50)])}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="[PAD]", unk_token="[UNK]",
+                                   cls_token="[CLS]", sep_token="[SEP]")
+
+
+def words(n, start=0):
+    return " ".join(f"w{i % 50}" for i in range(start, start + n))
+
+
+def test_template_from_bert_tokenizer(bert_tok):
+    t = encode.Template.from_tokenizer(bert_tok)
+    assert (t.prefix, t.middle, t.suffix, t.pair_types, t.pad_id) == ((2,), (3,), (3,), True, 0)
+    ids, types = t.build([10, 11], [12])
+    assert ids == [2, 10, 11, 3, 12, 3] and types == [0, 0, 0, 0, 1, 1]
+    # the template reproduces the tokenizer's own pair encoding
+    enc = bert_tok("w1 w2", "w3", return_token_type_ids=True)
+    a = bert_tok("w1 w2", add_special_tokens=False)["input_ids"]
+    b = bert_tok("w3", add_special_tokens=False)["input_ids"]
+    assert t.build(a, b) == (enc["input_ids"], enc["token_type_ids"])
+
+
+def test_windows_strategies():
+    ids = list(range(10))
+    assert encode.windows(ids, 20, "head") == [ids]
+    assert encode.windows(ids, 4, "head") == [[0, 1, 2, 3]]
+    assert encode.windows(ids, 4, "head+tail") == [[0, 1, 2, 9]]
+    assert encode.windows(ids, 4, "chunks") == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_encode_pairs_fit_max_len_and_keep_title(bert_tok):
+    t = encode.Template.from_tokenizer(bert_tok)
+    inputs = {"text": ["a b", ""], "text_pair": [words(100), words(5)], "cluster": None}
+    f = encode.encode(bert_tok, t, inputs, max_len=16, strategy="chunks")
+    assert all(len(r) <= 16 for r in f["input_ids"])
+    # article 0 is split into chunks, each starting with the whole title
+    rows0 = [r for r, d in zip(f["input_ids"], f["doc"]) if d == 0]
+    assert len(rows0) == -(-100 // (16 - 3 - 2)) and all(r[1:3] == [4, 5] for r in rows0)
+    # an empty title does not produce an empty pair: the body alone is the input
+    last = f["input_ids"][-1]
+    assert f["doc"][-1] == 1 and last[0] == 2 and last.count(3) == 1
+
+
+def test_encode_carries_cluster_per_window(bert_tok):
+    t = encode.Template.from_tokenizer(bert_tok)
+    inputs = {"text": [words(30), words(3)], "text_pair": None, "cluster": [7, 2]}
+    f = encode.encode(bert_tok, t, inputs, max_len=12, strategy="chunks")
+    assert list(f["cluster"]) == [7] * 3 + [2]
+
+
+def test_batches_cover_everything_once_and_shard_evenly():
+    f = {"input_ids": [[1] * (i % 7 + 1) for i in range(103)]}
+    b = encode.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
+    assert sorted(np.concatenate(b).tolist()) == list(range(103))
+    assert [x.tolist() for x in b] == [x.tolist() for x in encode.batches(f, 8, shuffle=True, seed=3, group_by_length=True)]
+    r0 = encode.batches(f, 8, shuffle=True, seed=3, shard=(0, 2))
+    r1 = encode.batches(f, 8, shuffle=True, seed=3, shard=(1, 2))
+    assert len(r0) == len(r1) and not set(np.concatenate(r0)) & set(np.concatenate(r1))
+
+
+def test_collate_pads_and_masks(bert_tok):
+    f = {"input_ids": [[2, 4, 3], [2, 4, 5, 6, 3]], "token_type_ids": [[0, 0, 0], [0, 0, 0, 1, 1]],
+         "doc": np.array([0, 1])}
+    batch = encode.collate(f, np.array([0, 1]), pad_id=0, labels=[5, 6])
+    assert batch["input_ids"].tolist() == [[2, 4, 3, 0, 0], [2, 4, 5, 6, 3]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert batch["labels"].tolist() == [5, 6]
