@@ -163,7 +163,10 @@ def _save_tokenizer(tok, out: Path, max_length: int) -> None:
 def load_tokenizer(path_or_id):
     """The tokenizer of a backbone (built-in name, checkpoint directory or Hub id), as every module loads it."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from . import kobert
     target = resolve(str(path_or_id))
+    if kobert.is_kobert_layout(target):  # its XLNet-style config would build XLNet inputs for a BERT model
+        return kobert.load_kobert_tokenizer(target)
     config = Path(target) / "tokenizer_config.json"
     if config.is_file() and (Path(target) / "tokenizer.json").is_file():
         if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") in (

@@ -1,5 +1,6 @@
 """The `kornews` command: a table of thin verbs. Nothing here parses or imports heavy modules at import time."""
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -39,8 +40,9 @@ def train(args):
         cfg = config.load(args.recipe, args.extra)
         out = args.out or default_run_dir(cfg)
     final = train_mod.train(cfg, out, resume=bool(args.resume), progress=not args.quiet)
-    print(f"run: {out}")
-    print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate only rank 0 reports
+        print(f"run: {out}")
+        print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
 
 
 def default_run_dir(cfg) -> str:

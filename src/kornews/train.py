@@ -233,6 +233,14 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
              "val_acc": best["val_acc"], "train_seconds": history[-1]["elapsed_s"]}
     if "test_acc" in best:
         final.update(test_loss=best["test_loss"], test_acc=best["test_acc"])
+    if world > 1:  # DDP keeps replicas identical; prove it rather than assume it
+        checksum = torch.tensor([sum(p.detach().double().sum().item() for p in model.parameters())])
+        gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
+        dist.all_gather(gathered, checksum.double())
+        if len({round(g.item(), 6) for g in gathered}) != 1:
+            raise RuntimeError(f"DDP ranks diverged: parameter checksums {[g.item() for g in gathered]}")
+        if main:
+            log(f"ranks agree: {world} processes, parameter checksum {checksum.item():.6f}")
     if main:
         run_mod.write_json(out / run_mod.FINAL, final)
         shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)

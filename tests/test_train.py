@@ -1,0 +1,217 @@
+"""End to end on the tiny backbone: train → evaluate → predict → report, resume, determinism, DDP, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from kornews import Classifier, config, train as train_mod
+from kornews.cli import main
+from kornews.errors import KornewsError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "knews8"
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
+
+
+@pytest.fixture(scope="session")
+def slices(tmp_path_factory):
+    """12 train and 4 test articles per topic, bodies cut short: small enough for seconds-long training."""
+    d = tmp_path_factory.mktemp("knews8")
+    for split, n in (("train", 12), ("test", 4)):
+        df = pd.read_csv(SHARED / f"{split}.csv", dtype=str, keep_default_na=False)
+        df = df.groupby("category", group_keys=False).head(n)
+        df["cleanBody"] = df["cleanBody"].str[:300]
+        df.to_csv(d / f"{split}.csv", index=False)
+    return d
+
+
+def tiny_cfg(slices, backbone, **over):
+    values = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"), "backbone": str(backbone),
+              "max_len": 48, "epochs": 2, "batch_size": 16, "lr": 5e-4, "val_fraction": 0.25, "log_every": 2,
+              "threads": 1}
+    values.update(over)
+    return config.load(base=values)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(slices, tiny_backbone, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    train_mod.train(tiny_cfg(slices, tiny_backbone), run, progress=False, log=lambda s: None)
+    return run
+
+
+def test_run_directory_describes_itself(tiny_run):
+    for name in ("config.yaml", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
+                 "metrics.jsonl", "metrics.csv", "final.json", "env.json"):
+        assert (tiny_run / name).is_file(), name
+    assert not (tiny_run / "checkpoint").exists()  # removed once training ends
+    cfg = json.loads((tiny_run / "model" / "config.json").read_text())
+    assert sorted(cfg["label2id"]) == ["culture", "economy", "entertain", "international", "it", "politics",
+                                       "society", "sport"]
+    assert cfg["kornews"]["mode"] == 3 and cfg["kornews"]["max_len"] == 48
+    history = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr"} <= set(history[0])
+    final = json.loads((tiny_run / "final.json").read_text())
+    best = min(history, key=lambda r: r["val_loss"])
+    assert final["best_epoch"] == best["epoch"] and final["test_acc"] == best["test_acc"]
+    assert json.loads((tiny_run / "env.json").read_text())["seed"] == 42
+
+
+def test_model_loads_with_plain_transformers(tiny_run):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_run / "model").eval()
+    tok = AutoTokenizer.from_pretrained(tiny_run / "model")
+    clf = Classifier.load(tiny_run)
+    article = {"title": "국회 본회의 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}
+    enc = tok(article["title"], article["body"], return_tensors="pt")
+    import torch
+    with torch.no_grad():
+        plain = torch.softmax(model(**enc).logits, -1).numpy()[0]
+    np.testing.assert_allclose(clf.predict_proba([article])[0], plain, atol=1e-5)
+    assert clf.predict([article])[0] in clf.labels
+
+
+def test_evaluate_then_report_rebuilds_without_model(tiny_run, slices, capsys):
+    assert main(["evaluate", str(tiny_run), str(slices / "test.csv"), "--quiet"]) == 0
+    assert "Accuracy" in capsys.readouterr().out
+    preds = pd.read_csv(tiny_run / "predictions.csv", dtype=str)
+    test = pd.read_csv(slices / "test.csv", dtype=str)
+    assert preds["id"].tolist() == test["id"].tolist() and (preds["label"] == test["category"]).all()
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert report["accuracy"] == pytest.approx((preds["label"] == preds["pred"]).mean())
+    assert np.array(report["confusion"]).sum() == len(test)
+    for png in ("plots/confusion.png", "plots/learning_curves.png"):
+        assert (tiny_run / png).read_bytes()[:4] == b"\x89PNG"
+    # report rebuilds from predictions.csv alone: hide the weights to prove no model is loaded
+    (tiny_run / "report.md").unlink()
+    weights = tiny_run / "model" / "model.safetensors"
+    weights.rename(weights.with_suffix(".hidden"))
+    try:
+        assert main(["report", str(tiny_run)]) == 0
+    finally:
+        weights.with_suffix(".hidden").rename(weights)
+    assert "| society |" in (tiny_run / "report.md").read_text()
+
+
+def test_predict_csv_jsonl_and_stdin(tiny_run, slices, tmp_path, capsys, monkeypatch):
+    src = pd.read_csv(slices / "test.csv", dtype=str).drop(columns=["category"]).head(5)
+    src["id"] = [f"a{i}" for i in range(5)]
+    src.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(tiny_run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    out = pd.read_csv(tmp_path / "p.csv")
+    clf = Classifier.load(tiny_run)
+    assert out["id"].tolist() == src["id"].tolist()
+    assert out["pred"].tolist() == clf.predict([{"title": t, "body": b} for t, b in zip(src.title, src.cleanBody)])
+    probs = out[[f"p_{lab}" for lab in clf.labels]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
+    assert main(["predict", str(tiny_run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["pred"] for r in rows] == out["pred"].tolist()
+    capsys.readouterr()
+    lines = "".join(json.dumps({"id": i, "title": t, "cleanBody": b}, ensure_ascii=False) + "\n"
+                    for i, t, b in zip(src.id, src.title, src.cleanBody))
+    monkeypatch.setattr(sys, "stdin", __import__("io").TextIOWrapper(__import__("io").BytesIO(lines.encode())))
+    assert main(["predict", str(tiny_run), "-", "--format", "jsonl"]) == 0
+    stdout_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["pred"] for r in stdout_rows] == out["pred"].tolist()
+
+
+def test_same_seed_same_metrics(slices, tiny_backbone, tmp_path):
+    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None)
+    a = train_mod.train(cfg, tmp_path / "a", progress=False, log=lambda s: None)
+    b = train_mod.train(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+    assert a["val_loss"] == b["val_loss"] and a["val_acc"] == b["val_acc"]
+    c = train_mod.train(tiny_cfg(slices, tiny_backbone, epochs=1, test=None, seed=7), tmp_path / "c",
+                        progress=False, log=lambda s: None)
+    assert c["val_loss"] != a["val_loss"]
+
+
+def _cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "kornews.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_path, tiny_run):
+    overrides = [f"--train={slices / 'train.csv'}", f"--test={slices / 'test.csv'}", f"--backbone={tiny_backbone}",
+                 "--max_len=48", "--epochs=2", "--batch_size=16", "--lr=5e-4", "--val_fraction=0.25",
+                 "--threads=1"]
+    run = tmp_path / "killed"
+    proc = _cli("train", "--quiet", "--out", str(run), *overrides)
+    deadline = time.time() + 120
+    while not (run / "checkpoint" / "state.pt").exists():  # the first epoch is safely on disk
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "final.json").exists()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    resumed = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    reference = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa: E731
+    assert strip(resumed) == strip(reference)
+    assert main(["train", "--resume", str(run)]) == 2  # nothing left to resume
+
+
+def test_two_process_ddp(slices, tiny_backbone, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+         "-m", "kornews.cli", "train", "--quiet", "--out", str(run), f"--train={slices / 'train.csv'}",
+         "--test=null", f"--backbone={tiny_backbone}", "--max_len=48", "--epochs=1", "--batch_size=8",
+         "--val_fraction=0.25", "--threads=1"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ranks agree" in proc.stdout
+    assert proc.stdout.count("run: ") == 1  # only rank 0 reports and writes
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert not [p for p in run.iterdir() if p.name.startswith(".tmp")]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr=-1"], "config: lr must be positive"),
+    (["train", "--learning_rate=1"], "unknown key 'learning_rate'"),
+    (["train", "--epochs=1.5"], "config: epochs must be int"),
+    (["train", "--backbone=no-such-model"], "unknown backbone 'no-such-model'"),
+    (["evaluate", "/nonexistent/run", "knews8:test"], "run directory not found"),
+])
+def test_bad_input_cli(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("kornews: error:")
+
+
+def test_max_len_above_model_limit(slices, tiny_backbone, tmp_path):
+    with pytest.raises(KornewsError, match="max_len 600 exceeds the model's limit of 512"):
+        train_mod.train(tiny_cfg(slices, tiny_backbone, max_len=600), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_run_directory_missing_files(tiny_run, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+    assert main(["predict", str(broken), "knews8:test"]) == 2
+    assert "missing: model/config.json" in capsys.readouterr().err
+    assert main(["report", str(broken)]) == 2
+    assert "missing: predictions.csv" in capsys.readouterr().err
+
+
+def test_predict_data_lacking_columns(tiny_run, tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("headline,text\n제목,본문\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(tiny_run), str(tmp_path / "x.csv"), "-o", str(out)]) == 2
+    assert "missing column" in capsys.readouterr().err and not out.exists()
+
+
+def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone):
+    before = (tiny_run / "metrics.jsonl").read_text()
+    with pytest.raises(KornewsError, match="exists and is not empty"):
+        train_mod.train(tiny_cfg(slices, tiny_backbone), tiny_run, progress=False)
+    assert (tiny_run / "metrics.jsonl").read_text() == before
