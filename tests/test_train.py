@@ -215,3 +215,14 @@ def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone):
     with pytest.raises(KornewsError, match="exists and is not empty"):
         train_mod.train(tiny_cfg(slices, tiny_backbone), tiny_run, progress=False)
     assert (tiny_run / "metrics.jsonl").read_text() == before
+
+
+def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path):
+    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None, freeze_layers=1)
+    train_mod.train(cfg, tmp_path / "f", progress=False, log=lambda s: None)
+    import torch
+    from safetensors.torch import load_file
+    before, after = load_file(tiny_backbone / "model.safetensors"), load_file(tmp_path / "f/model/model.safetensors")
+    bottom, top = "encoder.layer.0.attention.self.query.weight", "encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(before[bottom], after["bert." + bottom])
+    assert not torch.equal(before[top], after["bert." + top])

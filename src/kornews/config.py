@@ -49,6 +49,7 @@ class TrainConfig:
     long_strategy: str = "head"      # head | head+tail | chunks (mean of chunk logits at inference)
     dropout: float | None = None     # None keeps the backbone's own
     freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
+    freeze_layers: int = 0           # also freeze the bottom N encoder layers: no backward through them
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     # optimisation
     epochs: int = 4
@@ -138,6 +139,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"long_strategy must be one of {', '.join(LONG_STRATEGIES)}, got {cfg.long_strategy!r}"),
         (cfg.clusters.k >= 2, f"clusters.k must be at least 2, got {cfg.clusters.k}"),
         (cfg.clusters.position in ("cls", "all"), f"clusters.position must be cls or all, got {cfg.clusters.position!r}"),
+        (cfg.freeze_layers >= 0, f"freeze_layers must be >= 0, got {cfg.freeze_layers}"),
         (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
     ]
     for ok, message in checks:

@@ -3,10 +3,12 @@
 Token selection happens on ids, not on strings, so a long body is cut exactly where we say, for any
 tokenizer (XLM-R's `<s> A </s></s> B </s>`, BERT's `[CLS] A [SEP] B [SEP]`, KoBERT's).
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,17 @@ class Template:
         return first + second, [0] * len(first) + [int(self.pair_types)] * len(second)
 
 
+@contextlib.contextmanager
+def hf_quiet():
+    """Silence transformers' warnings for a block (e.g. 'sequence longer than the maximum' before we cut)."""
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _find(seq, sub, start):
     for i in range(start, len(seq) - len(sub) + 1):
         if seq[i:i + len(sub)] == sub:
@@ -64,8 +77,9 @@ def windows(ids: list, room: int, strategy: str) -> list[list]:
 def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head") -> dict:
     """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles."""
     texts, pairs, clusters = inputs["text"], inputs.get("text_pair"), inputs.get("cluster")
-    first = tok(list(texts), add_special_tokens=False)["input_ids"]
-    second = tok([p or "" for p in pairs], add_special_tokens=False)["input_ids"] if pairs is not None else None
+    with hf_quiet():  # whole bodies are longer than the model; windows() cuts them below
+        first = tok(list(texts), add_special_tokens=False)["input_ids"]
+        second = tok([p or "" for p in pairs], add_special_tokens=False)["input_ids"] if pairs is not None else None
     rows, types, docs, cl = [], [], [], []
     for d, a in enumerate(first):
         b = second[d] if second is not None else None
@@ -124,6 +138,11 @@ def collate(features: dict, idx, pad_id: int, labels=None) -> dict:
         types[k, :len(r)] = torch.tensor(features["token_type_ids"][i])
         mask[k, :len(r)] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if "hidden" in features:  # cached lower-layer states replace the ids (see model.cache_prefix)
+        hidden = torch.zeros((len(rows), width, features["hidden"][idx[0]].shape[-1]))
+        for k, i in enumerate(idx):
+            hidden[k, :len(features["hidden"][i])] = features["hidden"][i].float()
+        batch = {"inputs_embeds": hidden, "attention_mask": mask}
     if "cluster" in features:
         batch["cluster_ids"] = torch.as_tensor(features["cluster"][idx])
     if labels is not None:

@@ -16,6 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_scheduler
+from transformers.utils import logging as hf_logging
 
 from . import backbones, data, encode, model as model_mod, run as run_mod
 from .cache import atomic_dir
@@ -77,6 +78,20 @@ def prepare(cfg) -> Prepared:
                     test_y=test_y)
 
 
+def freeze(model, cfg) -> None:
+    if cfg.freeze_embeddings or cfg.freeze_layers:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if cfg.freeze_layers:
+        layers = model_mod.encoder_layers(model)
+        if layers is None or cfg.freeze_layers >= len(layers):
+            raise KornewsError(f"config: freeze_layers={cfg.freeze_layers} needs an encoder with more layers "
+                               f"(this one has {len(layers) if layers is not None else 'no known'} layers)")
+        base = getattr(model, model.base_model_prefix)
+        base.embeddings.requires_grad_(False)
+        for layer in layers[:cfg.freeze_layers]:
+            layer.requires_grad_(False)
+
+
 def param_groups(model, cfg):
     """No weight decay on biases and LayerNorm; optional layer-wise lr decay from the top layer down."""
     layers = model_mod.encoder_layers(model) if cfg.layer_lr_decay < 1 else None
@@ -119,6 +134,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 
 def _save_model(run: Path, model, tokenizer) -> None:
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar per epoch is noise
     with atomic_dir(run / run_mod.MODEL) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -145,8 +161,13 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     np.random.seed(cfg.seed)
     p = prepare(cfg)
     model = p.model
-    if cfg.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    freeze(model, cfg)
+    if cfg.freeze_layers and cfg.mode <= 3:
+        # frozen bottom layers give the same output every epoch: compute it once, train the top on it
+        p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+                          for f in (p.train, p.val))
+        if p.test is not None:
+            p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
     per_epoch = len(encode.batches(p.train, cfg.batch_size, shard=(rank, world)))
@@ -182,7 +203,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         for step, idx in enumerate(bar, 1):
             batch = encode.collate(p.train, idx, p.pad_id, labels=p.train_y)
             labels = batch.pop("labels")
-            logits = ddp(**batch).logits
+            logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0))
             loss = F.cross_entropy(logits, labels)
             (loss / cfg.grad_accum).backward()
             if step % cfg.grad_accum == 0 or step == len(order):
