@@ -1,5 +1,10 @@
 """Fixtures shared by the test modules."""
+from pathlib import Path
+
+import pandas as pd
 import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "knews8"
 
 
 @pytest.fixture(scope="session")
@@ -7,3 +12,17 @@ def tiny_backbone(tmp_path_factory):
     """Path of a 2-layer cut of me5-small-ko (which is built once into the kornews cache): a fast real model."""
     from kornews import backbones
     return backbones.cut_layers(backbones.pull("me5-small-ko"), tmp_path_factory.mktemp("backbones") / "tiny", 2)
+
+
+@pytest.fixture(scope="session")
+def slices(tmp_path_factory):
+    """12 train and 4 test articles per topic, bodies cut short: small enough for seconds-long training."""
+    if not SHARED.is_dir():
+        pytest.skip("needs ../shared/data/knews8")
+    d = tmp_path_factory.mktemp("knews8")
+    for split, n in (("train", 12), ("test", 4)):
+        df = pd.read_csv(SHARED / f"{split}.csv", dtype=str, keep_default_na=False)
+        df = df.groupby("category", group_keys=False).head(n)
+        df["cleanBody"] = df["cleanBody"].str[:300]
+        df.to_csv(d / f"{split}.csv", index=False)
+    return d

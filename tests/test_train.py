@@ -16,20 +16,9 @@ from kornews import Classifier, config, train as train_mod
 from kornews.cli import main
 from kornews.errors import KornewsError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "knews8"
+from conftest import SHARED
+
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
-
-
-@pytest.fixture(scope="session")
-def slices(tmp_path_factory):
-    """12 train and 4 test articles per topic, bodies cut short: small enough for seconds-long training."""
-    d = tmp_path_factory.mktemp("knews8")
-    for split, n in (("train", 12), ("test", 4)):
-        df = pd.read_csv(SHARED / f"{split}.csv", dtype=str, keep_default_na=False)
-        df = df.groupby("category", group_keys=False).head(n)
-        df["cleanBody"] = df["cleanBody"].str[:300]
-        df.to_csv(d / f"{split}.csv", index=False)
-    return d
 
 
 def tiny_cfg(slices, backbone, **over):

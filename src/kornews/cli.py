@@ -93,6 +93,16 @@ def demo(args):
         print(f"{label:<14} {article['title']}")
 
 
+def cluster(args):
+    from .clusters import cluster as run_cluster, summary_markdown
+    try:
+        ks = [int(k) for k in args.k.split(",") if k.strip()]
+    except ValueError:
+        raise KornewsError(f"--k takes whole numbers separated by commas, got {args.k!r}") from None
+    summary = run_cluster(args.data, ks, args.embedder, args.out, test_source=args.test, progress=not args.quiet)
+    print(summary_markdown(summary))
+
+
 VERBS = {
     # name: (help, function, argument builder)
     "backbone": ("pull, list or describe encoder backbones", backbone, lambda p: (
@@ -119,6 +129,13 @@ VERBS = {
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"))),
     "report": ("rebuild a run's report and plots from its saved predictions", report,
                lambda p: p.add_argument("run")),
+    "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cluster,
+                lambda p: (p.add_argument("data", help="dataset name or file with title, body and category"),
+                           p.add_argument("--k", default="8,16,32,64", help="cluster counts, comma-separated"),
+                           p.add_argument("--embedder", default="use", help="use | me5-small | a sentence-transformers id"),
+                           p.add_argument("--test", help="also assign and score this dataset with the train centroids"),
+                           p.add_argument("--out", default="clusters", help="output directory"),
+                           p.add_argument("--quiet", action="store_true"))),
     "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
         p.add_argument("--out", default="runs/demo"), p.add_argument("--quiet", action="store_true"),
         p.set_defaults(accepts_overrides=True))),

@@ -34,11 +34,12 @@ class Template:
     def n_special(self, pair: bool) -> int:
         return len(self.prefix) + len(self.suffix) + (len(self.middle) if pair else 0)
 
-    def build(self, a: list, b: list | None):
+    def build(self, a: list, b: list | None, lead: list = ()):
+        """Ids and token types of one input; `lead` ids (a mode 4 cluster token) follow the prefix."""
         if b is None:
-            ids = [*self.prefix, *a, *self.suffix]
+            ids = [*self.prefix, *lead, *a, *self.suffix]
             return ids, [0] * len(ids)
-        first = [*self.prefix, *a, *self.middle]
+        first = [*self.prefix, *lead, *a, *self.middle]
         second = [*b, *self.suffix]
         return first + second, [0] * len(first) + [int(self.pair_types)] * len(second)
 
@@ -74,8 +75,12 @@ def windows(ids: list, room: int, strategy: str) -> list[list]:
     return [ids[i:i + room] for i in range(0, len(ids), room)]
 
 
-def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head") -> dict:
-    """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles."""
+def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head",
+           cluster_token_ids: list | None = None) -> dict:
+    """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles.
+
+    With `cluster_token_ids` (mode 4) each input starts with its article's cluster token; otherwise a
+    `cluster` column (mode 5) is carried per window for the model's cluster embedding."""
     texts, pairs, clusters = inputs["text"], inputs.get("text_pair"), inputs.get("cluster")
     with hf_quiet():  # whole bodies are longer than the model; windows() cuts them below
         first = tok(list(texts), add_special_tokens=False)["input_ids"]
@@ -85,21 +90,22 @@ def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = 
         b = second[d] if second is not None else None
         if b is not None and not (a and b):  # one empty side: the other is the whole input
             a, b = (a or b), None
+        lead = [cluster_token_ids[clusters[d]]] if cluster_token_ids is not None else []
         if b is None:  # single segment: the long-article strategy applies to it
-            for w in windows(a, max_len - template.n_special(False), strategy):
-                ids, tt = template.build(w, None)
+            for w in windows(a, max_len - template.n_special(False) - len(lead), strategy):
+                ids, tt = template.build(w, None, lead)
                 rows.append(ids); types.append(tt); docs.append(d)
         else:
             # the title is short and carries most signal: keep it whole (up to half the room)
-            room = max_len - template.n_special(True)
+            room = max_len - template.n_special(True) - len(lead)
             a = a[:room // 2]
             for w in windows(b, room - len(a), strategy):
-                ids, tt = template.build(a, w)
+                ids, tt = template.build(a, w, lead)
                 rows.append(ids); types.append(tt); docs.append(d)
-        if clusters is not None:
+        if clusters is not None and cluster_token_ids is None:
             cl.extend([int(clusters[d])] * (len(docs) - len(cl)))
     features = {"input_ids": rows, "token_type_ids": types, "doc": np.asarray(docs, dtype=np.int64)}
-    if clusters is not None:
+    if cl:
         features["cluster"] = np.asarray(cl, dtype=np.int64)
     return features
 

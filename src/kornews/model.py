@@ -34,8 +34,78 @@ def build(backbone: str, id2label: dict, *, dropout=None, inference: dict | None
 
 
 
+CLUSTER_TABLE = "cluster_embeddings.safetensors"
+
+
+def cluster_tokens(k: int) -> list[str]:
+    return [f"[C{i}]" for i in range(k)]
+
+
+def add_cluster_tokens(model, tokenizer, k: int) -> list[int]:
+    """Mode 4: special tokens [C0]..[Ck-1], their embedding rows set to the mean row plus a little noise
+    (an "average word" that each cluster then moves away from). Returns their ids."""
+    tokenizer.add_tokens(cluster_tokens(k), special_tokens=True)
+    ids = tokenizer.convert_tokens_to_ids(cluster_tokens(k))
+    if max(ids) >= model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
+    weight = model.get_input_embeddings().weight
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn((len(ids), weight.shape[1]), generator=generator) * weight.std() * 0.1
+        weight[ids] = weight.mean(0) + noise
+    return ids
+
+
+def train_only_rows(embedding: torch.nn.Embedding, rows: list[int]) -> None:
+    """Keep an embedding table frozen except `rows` (the cluster tokens): their gradient alone survives."""
+    keep = torch.zeros((embedding.weight.shape[0], 1))
+    keep[rows] = 1.0
+    embedding.weight.requires_grad_(True)
+    embedding.weight.register_hook(lambda grad: grad * keep)
+
+
+class ClusterEmbedding(torch.nn.Module):
+    """Mode 5: a learned k x hidden table added to the encoder's input embeddings, at [CLS] or everywhere.
+
+    Wraps any Hugging Face sequence classifier that accepts `inputs_embeds`."""
+
+    def __init__(self, inner, k: int, position: str = "cls"):
+        super().__init__()
+        self.inner, self.position = inner, position
+        self.table = torch.nn.Embedding(k, inner.config.hidden_size)
+        # BERT's own initialiser scale: small against word embeddings, so training starts near the base model
+        torch.nn.init.normal_(self.table.weight, std=getattr(inner.config, "initializer_range", 0.02),
+                              generator=torch.Generator().manual_seed(0))
+
+    @property
+    def config(self):
+        return self.inner.config
+
+    def forward(self, input_ids, attention_mask, cluster_ids, token_type_ids=None):
+        embeds = self.inner.get_input_embeddings()(input_ids)
+        add = self.table(cluster_ids)[:, None, :]
+        where = torch.zeros_like(attention_mask)
+        if self.position == "cls":
+            where[:, 0] = 1
+        else:
+            where = attention_mask
+        embeds = embeds + add * where[..., None].to(embeds.dtype)
+        return self.inner(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+
+    def save_pretrained(self, directory) -> None:
+        from safetensors.torch import save_file
+        self.inner.save_pretrained(directory)
+        save_file({"weight": self.table.weight.detach().contiguous()}, str(Path(directory) / CLUSTER_TABLE))
+
+
+def hf(model):
+    """The Hugging Face model inside DDP and the mode 5 wrapper."""
+    model = getattr(model, "module", model)
+    return getattr(model, "inner", model)
+
+
 def max_positions(model) -> int:
-    return int(getattr(model.config, "max_position_embeddings", 512))
+    return int(getattr(hf(model).config, "max_position_embeddings", 512))
 
 
 def load(model_dir):
@@ -46,12 +116,23 @@ def load(model_dir):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     except (OSError, ValueError) as e:
         raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
+    settings = getattr(model.config, "kornews", None) or {}
+    if settings.get("mode") == 5:
+        from safetensors.torch import load_file
+        clusters = settings.get("clusters") or {}
+        try:
+            table = load_file(str(model_dir / CLUSTER_TABLE))["weight"]
+        except (OSError, KeyError) as e:
+            raise KornewsError(f"{model_dir / CLUSTER_TABLE}: mode 5 cluster table missing or corrupt ({e})") from None
+        model = ClusterEmbedding(model, table.shape[0], clusters.get("position", "cls"))
+        model.table.weight.data.copy_(table)
     model.eval()
     return model
 
 
 def encoder_layers(model):
     """The list of transformer blocks, for layer-wise lr decay (None when the layout is unknown)."""
+    model = hf(model)
     base = getattr(model, model.base_model_prefix, model)
     return getattr(getattr(base, "encoder", None), "layer", None)
 

@@ -26,7 +26,10 @@ class Classifier:
         self.batch_size = batch_size
         self.settings = dict(getattr(model.config, "kornews", None) or {})
         self.mode = int(self.settings.get("mode", 3))
+        self.k = int((self.settings.get("clusters") or {}).get("k", 0))
         self.template = encode.Template.from_tokenizer(tokenizer)
+        self.cluster_token_ids = (tokenizer.convert_tokens_to_ids(model_mod.cluster_tokens(self.k))
+                                  if self.mode == 4 else None)
 
     @classmethod
     def load(cls, path, **kwargs) -> "Classifier":
@@ -35,7 +38,23 @@ class Classifier:
         model_dir = path / run_mod.MODEL if (path / run_mod.MODEL).is_dir() else path
         if not (model_dir / "config.json").is_file():
             raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
-        return cls(model_mod.load(model_dir), backbones.load_tokenizer(model_dir), **kwargs)
+        model = model_mod.load(model_dir)
+        clusterer = None
+        if (model.config.kornews or {}).get("mode") in (4, 5):
+            from .clusters import Clusterer
+            clusterer = Clusterer.load(model_dir.parent / run_mod.CLUSTERER)
+        return cls(model, backbones.load_tokenizer(model_dir), clusterer=clusterer, **kwargs)
+
+    def with_clusters(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Modes 4 and 5: the run's clusterer assigns new articles; a given cluster column must fit k."""
+        if "cluster" not in df:
+            from .clusters import article_text
+            return df.assign(cluster=self.clusterer.predict(article_text(df)))
+        bad = (df["cluster"] < 0) | (df["cluster"] >= self.k)
+        if bad.any():
+            raise KornewsError(f"cluster id {int(df['cluster'][bad].iloc[0])} is out of range for this run "
+                               f"(k={self.k}: ids 0-{self.k - 1}); drop the column to let the run assign clusters")
+        return df
 
     @property
     def labels(self) -> list[str]:
@@ -62,13 +81,15 @@ class Classifier:
         df = self.frame(articles)
         if df.empty:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.mode in (4, 5):
+            df = self.with_clusters(df)
         probs = []
         step = 512  # encode in slices so a huge file streams with bounded memory
         for start in tqdm(range(0, len(df), step), disable=not progress, desc="predict", unit_scale=step):
             part = df.iloc[start:start + step]
             feats = encode.encode(self.tokenizer, self.template, data.mode_inputs(part, self.mode),
                                   int(self.settings.get("max_len", 256)),
-                                  self.settings.get("long_strategy", "head"))
+                                  self.settings.get("long_strategy", "head"), self.cluster_token_ids)
             probs.append(_softmax(model_mod.doc_logits(self.model, feats, self.template.pad_id, self.batch_size)))
         return np.concatenate(probs)
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import backbones, data, encode, model as model_mod, run as run_mod
+from . import backbones, clusters, data, encode, model as model_mod, run as run_mod
 from .cache import atomic_dir
 from .errors import KornewsError
 
@@ -36,6 +36,8 @@ class Prepared:
     val_y: np.ndarray
     test: dict | None
     test_y: np.ndarray | None
+    clusterer: object = None        # modes 4 and 5
+    cluster_token_ids: list | None = None  # mode 4
 
 
 def _columns(cfg, default):
@@ -50,8 +52,11 @@ def load_split(source: str, split: str, cfg, labeled=True):
 
 def inference_settings(cfg) -> dict:
     """What predict needs to feed the model as it was trained; saved inside model/config.json."""
-    return {"mode": cfg.mode, "max_len": cfg.max_len, "long_strategy": cfg.long_strategy,
-            "columns": dataclasses.asdict(cfg.columns) if cfg.columns else None}
+    settings = {"mode": cfg.mode, "max_len": cfg.max_len, "long_strategy": cfg.long_strategy,
+                "columns": dataclasses.asdict(cfg.columns) if cfg.columns else None}
+    if cfg.mode in (4, 5):
+        settings["clusters"] = dataclasses.asdict(cfg.clusters)
+    return settings
 
 
 def prepare(cfg) -> Prepared:
@@ -60,6 +65,13 @@ def prepare(cfg) -> Prepared:
     tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
     test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
     test_y = np.asarray(labels.encode(test_df["label"], source=cfg.test)) if test_df is not None else None
+    clusterer = None
+    if cfg.mode in (4, 5):  # fitted on the training split only; val and test are assigned like new articles
+        clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
+        clusterer.fit(clusters.article_text(tr))
+        tr, va = (f.assign(cluster=clusterer.predict(clusters.article_text(f))) for f in (tr, va))
+        if test_df is not None:
+            test_df = test_df.assign(cluster=clusterer.predict(clusters.article_text(test_df)))
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
@@ -67,20 +79,28 @@ def prepare(cfg) -> Prepared:
     if cfg.max_len > model_mod.max_positions(model):
         raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
                            f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
+    token_ids = model_mod.add_cluster_tokens(model, tok, cfg.clusters.k) if cfg.mode == 4 else None
+    if cfg.mode == 5:
+        model = model_mod.ClusterEmbedding(model, cfg.clusters.k, cfg.clusters.position)
     template = encode.Template.from_tokenizer(tok)
 
     def feats(frame):
-        return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy)
+        return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy,
+                             cluster_token_ids=token_ids)
 
     return Prepared(model=model, tokenizer=tok, pad_id=template.pad_id, id2label=labels.id2label,
+                    clusterer=clusterer, cluster_token_ids=token_ids,
                     train=feats(tr), train_y=np.asarray(labels.encode(tr["label"])), val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
                     test_y=test_y)
 
 
-def freeze(model, cfg) -> None:
+def freeze(model, cfg, trainable_rows=None) -> None:
+    model = model_mod.hf(model)
     if cfg.freeze_embeddings or cfg.freeze_layers:
         model.get_input_embeddings().weight.requires_grad_(False)
+        if trainable_rows:  # mode 4's cluster tokens must learn even in a frozen table
+            model_mod.train_only_rows(model.get_input_embeddings(), trainable_rows)
     if cfg.freeze_layers:
         layers = model_mod.encoder_layers(model)
         if layers is None or cfg.freeze_layers >= len(layers):
@@ -108,7 +128,8 @@ def param_groups(model, cfg):
             d = len(layers) + 1
         else:
             d = depth.get(id(p), 0)
-        no_decay = p.ndim < 2 or "norm" in name.lower()
+        # embedding tables take no decay: AdamW would also shrink the rows a frozen table never updates
+        no_decay = p.ndim < 2 or "norm" in name.lower() or "embeddings" in name or name == "table.weight"
         key = (d, no_decay)
         group = groups.setdefault(key, {"params": [], "weight_decay": 0.0 if no_decay else cfg.weight_decay,
                                         "lr": cfg.lr * cfg.layer_lr_decay ** d})
@@ -161,7 +182,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     np.random.seed(cfg.seed)
     p = prepare(cfg)
     model = p.model
-    freeze(model, cfg)
+    freeze(model, cfg, p.cluster_token_ids)
     if cfg.freeze_layers and cfg.mode <= 3:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
@@ -189,6 +210,8 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         run_mod.write_config(out, cfg)
         run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
+        if p.clusterer is not None:
+            p.clusterer.save(out / run_mod.CLUSTERER)
 
     started = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
     for epoch in range(start_epoch, cfg.epochs + 1):

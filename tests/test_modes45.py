@@ -1,0 +1,86 @@
+"""Modes 4 and 5: the cluster id must reach the model, survive saving, and be computed for new articles."""
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kornews import Classifier, clusters, train as train_mod
+from kornews.cli import main
+from kornews.errors import KornewsError
+
+from conftest import SHARED
+from test_train import tiny_cfg
+
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
+
+
+@pytest.fixture(scope="module", params=[4, 5])
+def cluster_run(request, slices, tiny_backbone, tmp_path_factory):
+    run = tmp_path_factory.mktemp(f"mode{request.param}") / "run"
+    cfg = tiny_cfg(slices, tiny_backbone, mode=request.param, epochs=1, clusters={"k": 3}, lr=1e-3)
+    train_mod.train(cfg, run, progress=False, log=lambda s: None)
+    return run
+
+
+def _articles(slices, n=6):
+    df = pd.read_csv(slices / "test.csv", dtype=str).head(n)
+    return pd.DataFrame({"id": df["id"], "title": df["title"], "body": df["cleanBody"]})
+
+
+def test_cluster_id_changes_the_logits(cluster_run, slices):
+    clf = Classifier.load(cluster_run)
+    df = _articles(slices)
+    probs = [clf.predict_proba(df.assign(cluster=c)) for c in range(3)]
+    assert not np.allclose(probs[0], probs[1], atol=1e-6) and not np.allclose(probs[1], probs[2], atol=1e-6)
+
+
+def test_run_assigns_clusters_itself_and_reloads_identically(cluster_run, slices):
+    assert (cluster_run / "clusterer" / "centroids.npy").is_file()
+    df = _articles(slices)
+    clf = Classifier.load(cluster_run)
+    ids = clusters.Clusterer.load(cluster_run / "clusterer").predict(clusters.article_text(df))
+    np.testing.assert_allclose(clf.predict_proba(df), clf.predict_proba(df.assign(cluster=ids)), atol=1e-6)
+    np.testing.assert_allclose(Classifier.load(cluster_run).predict_proba(df), clf.predict_proba(df), atol=1e-6)
+
+
+def test_evaluate_matches_a_fresh_load(cluster_run, slices):
+    assert main(["evaluate", str(cluster_run), str(slices / "test.csv"), "--quiet"]) == 0
+    saved = pd.read_csv(cluster_run / "predictions.csv", dtype=str)
+    test = pd.read_csv(slices / "test.csv", dtype=str)
+    fresh = Classifier.load(cluster_run).predict([{"title": t, "body": b}
+                                                  for t, b in zip(test.title, test.cleanBody)])
+    assert saved["pred"].tolist() == fresh
+
+
+def test_mode4_tokens_and_mode5_table_are_saved(cluster_run):
+    clf = Classifier.load(cluster_run)
+    if clf.mode == 4:
+        assert clf.tokenizer.convert_tokens_to_ids(["[C0]", "[C2]"]) == clf.cluster_token_ids[::2]
+        assert (cluster_run / "model" / "config.json").read_text().count('"clusters"') == 1
+    else:
+        assert (cluster_run / "model" / "cluster_embeddings.safetensors").is_file()
+        assert clf.model.table.weight.shape[0] == 3
+
+
+def test_out_of_range_cluster_id(cluster_run, slices):
+    with pytest.raises(KornewsError, match="cluster id 7 is out of range for this run \\(k=3"):
+        Classifier.load(cluster_run).predict_proba(_articles(slices).assign(cluster=7))
+
+
+def test_missing_clusterer_is_named(cluster_run, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(cluster_run, broken)
+    shutil.rmtree(broken / "clusterer")
+    with pytest.raises(KornewsError, match="clusterer.json: no such file"):
+        Classifier.load(broken)
+
+
+def test_cluster_verb_writes_tables(slices, tmp_path, capsys):
+    assert main(["cluster", str(slices / "train.csv"), "--k", "2,4", "--test", str(slices / "test.csv"),
+                 "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert "purity" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "c" / "k4" / "table.csv", index_col=0)
+    assert table.to_numpy().sum() == 96 and table.shape == (4, 8)
+    assert (tmp_path / "c" / "k2" / "test_table.csv").is_file() and (tmp_path / "c" / "summary.json").is_file()
+    assert main(["cluster", str(slices / "train.csv"), "--k", "two"]) == 2
