@@ -150,3 +150,18 @@ def test_standin_needs_some_text(tmp_path):
     with pytest.raises(KornewsError, match="no texts"):
         build_standin(tmp_path / "empty", ["", "  ", float("nan")])
     assert not (tmp_path / "empty").exists()
+
+
+def test_train_and_predict_through_the_kobert_path(standin, slices, tmp_path):
+    """The whole pipeline on a KoBERT-layout backbone: BERT-style pairs with pad id 1, saved and reloaded."""
+    from kornews import Classifier, backbones, train as train_mod
+    from test_train import tiny_cfg
+    cfg = tiny_cfg(slices, standin, epochs=1, test=None)
+    train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
+    clf = Classifier.load(tmp_path / "run")
+    assert clf.template.pad_id == 1 and clf.template.prefix == (2,) and clf.template.pair_types
+    article = {"title": "국회 예산안", "body": "여야가 대립했다."}
+    assert clf.predict([article])[0] in clf.labels
+    # the run's saved tokenizer gives the same ids as the KoBERT adapter on the stand-in
+    original = backbones.load_tokenizer(standin)
+    assert clf.tokenizer("국회 예산안", "여야")["input_ids"] == original("국회 예산안", "여야")["input_ids"]

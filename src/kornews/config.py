@@ -16,7 +16,7 @@ from .errors import KornewsError
 
 SCHEDULES = ("linear", "cosine", "constant")
 LONG_STRATEGIES = ("head", "head+tail", "chunks")
-EMBEDDERS = ("use", "me5-small")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainConfig:
     max_len: int = 256
     long_strategy: str = "head"      # head | head+tail | chunks (mean of chunk logits at inference)
     dropout: float | None = None     # None keeps the backbone's own
+    attention_dropout: float | None = 0.0  # 0 lets attention use the fused kernel: 3x faster forward on CPU
     freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
     freeze_layers: int = 0           # also freeze the bottom N encoder layers: no backward through them
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
@@ -65,6 +66,7 @@ class TrainConfig:
     min_delta: float = 0.0
     group_by_length: bool = True     # length-grouped batches: less padding, same shuffling
     # bookkeeping
+    precision: str = "auto"          # training matmuls in bf16 where the CPU has bf16 units (AMX, AVX512-BF16)
     seed: int = 42
     threads: int | None = None       # torch intra-op threads; None: torch's default
     log_every: int = 10              # one progress line every N batches
@@ -134,6 +136,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),
         (cfg.patience >= 1, f"patience must be at least 1, got {cfg.patience}"),
         (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),
+        (cfg.attention_dropout is None or 0 <= cfg.attention_dropout < 1,
+         f"attention_dropout must be in [0, 1), got {cfg.attention_dropout}"),
+        (cfg.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}"),
         (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
         (cfg.long_strategy in LONG_STRATEGIES,
          f"long_strategy must be one of {', '.join(LONG_STRATEGIES)}, got {cfg.long_strategy!r}"),

@@ -15,7 +15,7 @@ from . import encode
 from .errors import KornewsError
 
 
-def build(backbone: str, id2label: dict, *, dropout=None, inference: dict | None = None):
+def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, inference: dict | None = None):
     """A fresh classifier on top of `backbone` (a local dir or a Hub id)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
     try:
@@ -27,6 +27,8 @@ def build(backbone: str, id2label: dict, *, dropout=None, inference: dict | None
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
             if hasattr(cfg, key) or key == "classifier_dropout":
                 setattr(cfg, key, dropout)
+    if attention_dropout is not None and hasattr(cfg, "attention_probs_dropout_prob"):
+        cfg.attention_probs_dropout_prob = attention_dropout
     cfg.kornews = dict(inference or {})
     torch.manual_seed(0)  # the head's init is part of the run's determinism
     with encode.hf_quiet():  # its load report only says that the new head is new

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import backbones, clusters, data, encode, model as model_mod, run as run_mod
+from . import backbones, clusters, data, encode, model as model_mod, run as run_mod, runtime
 from .cache import atomic_dir
 from .errors import KornewsError
 
@@ -75,7 +75,8 @@ def prepare(cfg) -> Prepared:
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
-    model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, inference=inference_settings(cfg))
+    model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
+                            inference=inference_settings(cfg))
     if cfg.max_len > model_mod.max_positions(model):
         raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
                            f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
@@ -164,6 +165,7 @@ def _save_model(run: Path, model, tokenizer) -> None:
 def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     """Fine-tune per `cfg` into run directory `out`; returns the final metrics."""
     out = Path(out)
+    runtime.tune_malloc()
     rank, world = _distributed()
     main = rank == 0
     if cfg.threads:
@@ -185,10 +187,11 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     freeze(model, cfg, p.cluster_token_ids)
     if cfg.freeze_layers and cfg.mode <= 3:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
-        p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
-                          for f in (p.train, p.val))
-        if p.test is not None:
-            p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+        with runtime.autocast(cfg.precision):
+            p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+                              for f in (p.train, p.val))
+            if p.test is not None:
+                p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
     per_epoch = len(encode.batches(p.train, cfg.batch_size, shard=(rank, world)))
@@ -226,7 +229,8 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         for step, idx in enumerate(bar, 1):
             batch = encode.collate(p.train, idx, p.pad_id, labels=p.train_y)
             labels = batch.pop("labels")
-            logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0))
+            with runtime.autocast(cfg.precision):
+                logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()
             loss = F.cross_entropy(logits, labels)
             (loss / cfg.grad_accum).backward()
             if step % cfg.grad_accum == 0 or step == len(order):
