@@ -3,7 +3,7 @@
 glibc serves large tensors with mmap and returns them to the OS on free, so every training step
 page-faults its activations in again. On virtual machines a page fault is expensive: measured here,
 a 16 x 256 training step of the top 4 layers went from 1.7 s to 0.7 s of forward/backward and the
-optimizer step from 1.6 s to 0.03 s (bench/malloc.py). `tune_malloc()` raises the thresholds once.
+optimizer step from 1.6 s to 0.03 s (bench/step.py). `tune_malloc()` raises the thresholds once.
 """
 import ctypes
 import ctypes.util
