@@ -27,7 +27,7 @@ def tfidf_row(mode: int) -> list:
     clf = baseline.tfidf_svm().fit(baseline.joined(data.mode_inputs(tr, mode)), tr["label"])
     pred = clf.predict(baseline.joined(data.mode_inputs(te, mode)))
     secs = time.perf_counter() - start
-    return [f"TF-IDF char 1-3 + LinearSVC", mode, f"{accuracy_score(te['label'], pred):.4f}",
+    return ["TF-IDF char 1-3 + LinearSVC", mode, f"{accuracy_score(te['label'], pred):.4f}",
             f"{f1_score(te['label'], pred, average='macro'):.4f}", f"{secs:.1f}", "-", "-"]
 
 

@@ -180,7 +180,7 @@ def test_load_articles_from_dataframe_with_nan():
 
 def test_explicit_columns(tmp_path):
     path = write(tmp_path / "n.csv", "headline,text,topic\n가,본문,it\n")
-    df = load_articles(path, Columns.parse("title=headline, body=text,label=topic"), mode=3)
+    df = load_articles(path, Columns(title="headline", body="text", label="topic"), mode=3)
     assert (df.title[0], df.body[0], df.label[0]) == ("가", "본문", "it")
 
 
@@ -237,9 +237,6 @@ def test_detect_columns_ynat_layout():
     assert detect_columns(["id", "title", "cleanBody", "category"]) == Columns()
 
 
-def test_columns_parse():
-    assert Columns.parse("body=text,label=topic") == Columns(body="text", label="topic")
-
 
 def test_data_home_prefers_env(tmp_path, monkeypatch):
     monkeypatch.setenv("KORNEWS_DATA", str(tmp_path))
@@ -284,7 +281,7 @@ def test_bad_renamed_body_column(tmp_path):
     path = write(tmp_path / "knews.csv", "title,body,category\n가,나,a\n")
     with pytest.raises(KornewsError, match=err(
             f"{path}: missing column 'cleanBody' needed by mode 1 (found: title, body, category); "
-            "map it with --columns body=body")):
+            "map it with --columns.body=body")):
         load_articles(path, Columns(), mode=1)
 
 
@@ -292,7 +289,7 @@ def test_bad_several_missing_columns(tmp_path):
     path = write(tmp_path / "n.csv", "headline,text\n가,나\n")
     with pytest.raises(KornewsError, match=err(
             f"{path}: missing columns 'title', 'cleanBody', 'category' needed by mode 3 and for labels "
-            "(found: headline, text); map them with --columns title=headline,body=text,label=...")):
+            "(found: headline, text); map them with --columns.title=headline --columns.body=text --columns.label=...")):
         load_articles(path, mode=3)
 
 
@@ -493,12 +490,6 @@ def test_bad_cluster_value(tmp_path):
     path = write(tmp_path / "c.csv", "title,cleanBody,category,cluster\n가,본,a,1\n나,문,b,x\n")
     with pytest.raises(KornewsError, match=err(f"{path}: cluster must be a whole number, got 'x' in row 2")):
         load_articles(path, mode=4)
-
-
-def test_bad_columns_spec():
-    with pytest.raises(KornewsError, match=err(
-            "bad --columns item 'bdy=text': use ROLE=COLUMN with ROLE one of title, body, label, id")):
-        Columns.parse("title=h,bdy=text")
 
 
 def test_bad_label_map_inputs():

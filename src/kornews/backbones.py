@@ -28,6 +28,7 @@ import numpy as np
 
 from . import cache
 from .errors import KornewsError
+from .spm_proto import read_model_proto
 
 DEFAULT = "me5-small"
 BUILTINS = {
@@ -48,37 +49,6 @@ METASPACE = "\u2581"
 
 # --- tokenizer: pure builders ---------------------------------------------------------------------
 
-def _proto_fields(buf: bytes):
-    """(field number, value) pairs of one protobuf message: enough to read a sentencepiece ModelProto."""
-    i = 0
-
-    def varint():
-        nonlocal i
-        value = shift = 0
-        while True:
-            byte = buf[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while i < len(buf):
-        key = varint()
-        wire = key & 7
-        if wire == 0:
-            value = varint()
-        elif wire == 2:
-            n = varint()
-            value, i = buf[i:i + n], i + n
-        elif wire in (1, 5):
-            n = 8 if wire == 1 else 4
-            value, i = buf[i:i + n], i + n
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield key >> 3, value
-
-
 def compile_charsmap(norm_map: dict) -> bytes:
     """A sentencepiece `precompiled_charsmap` for a codepoint -> codepoints map.
 
@@ -95,8 +65,7 @@ def compile_charsmap(norm_map: dict) -> bytes:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(["a b c"] * 8), model_writer=model, model_type="char", vocab_size=8,
             hard_vocab_limit=False, normalization_rule_tsv=str(tsv), minloglevel=2)
-    spec = next(v for f, v in _proto_fields(model.getvalue()) if f == 3)
-    return next(v for f, v in _proto_fields(spec) if f == 2)
+    return read_model_proto(model.getvalue(), "sentencepiece charsmap model")["charsmap"]
 
 
 def _outside_class(chars) -> str:

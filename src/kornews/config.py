@@ -19,8 +19,9 @@ LONG_STRATEGIES = ("head", "head+tail", "chunks")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-@dataclass
-class ColumnsConfig:
+@dataclass(frozen=True)
+class Columns:
+    """Which input column holds each field; the seed's names by default (override: --columns.body=text)."""
     title: str = "title"
     body: str = "cleanBody"
     label: str = "category"
@@ -39,7 +40,7 @@ class TrainConfig:
     # data
     train: str = "knews8"            # named dataset (knews8, ynat) or a file
     test: str | None = "knews8:test"  # evaluated after every epoch as the seed did; never used for selection
-    columns: ColumnsConfig | None = None  # None: the dataset's own columns (seed defaults for files)
+    columns: Columns | None = None  # None: the dataset's own columns (seed defaults for files)
     encoding: str | None = None
     mode: int = 3                    # 1 body, 2 title, 3 title+body, 4 +cluster token, 5 +cluster embedding
     val_fraction: float = 0.1        # stratified split of `train` for early stopping

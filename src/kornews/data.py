@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import Columns  # noqa: F401  (re-exported: data.Columns is the public name)
 from .errors import KornewsError
 
 log = logging.getLogger(__name__)
@@ -180,27 +181,6 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- columns ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Columns:
-    """Which input column holds each field (the --columns flag maps them: body=text,label=topic)."""
-    title: str = "title"
-    body: str = "cleanBody"
-    label: str = "category"
-    id: str = "id"
-
-    @classmethod
-    def parse(cls, spec: str, base: "Columns | None" = None) -> "Columns":
-        """`Columns` from "body=text,label=topic", over `base` (default: the knews8 names)."""
-        roles = [f.name for f in fields(cls)]
-        mapping = {}
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            role, eq, column = (s.strip() for s in item.partition("="))
-            if role not in roles or not eq or not column:
-                raise KornewsError(f"bad --columns item {item!r}: use ROLE=COLUMN with ROLE one of {', '.join(roles)}")
-            mapping[role] = column
-        return replace(base or cls(), **mapping)
-
-
 # Names that often hold each field: hints in errors, and the label/id auto-detection.
 ALIASES = {
     "title": ("title", "headline", "subject", "제목"),
@@ -230,7 +210,7 @@ def _hint(role: str, header, columns: Columns) -> str:
     taken = {getattr(columns, f.name) for f in fields(Columns)}
     present = {str(c).lower(): str(c) for c in header if c not in taken}
     guess = next((present[a.lower()] for a in ALIASES[role] if a.lower() in present), "...")
-    return f"{role}={guess}"
+    return f"--columns.{role}={guess}"
 
 
 # --- articles ---------------------------------------------------------------------------------------
@@ -338,9 +318,9 @@ def _require(df: pd.DataFrame, columns: Columns, roles, mode: int, name: str) ->
     names = ", ".join(repr(getattr(columns, r)) for r in missing)
     needs = [f"by mode {mode}"] * any(r != "label" for r in missing) + ["for labels"] * ("label" in missing)
     found = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
-    mapping = ",".join(_hint(r, header, columns) for r in missing)
+    mapping = " ".join(_hint(r, header, columns) for r in missing)
     raise KornewsError(f"{name}: missing column{'s' * (len(missing) > 1)} {names} needed {' and '.join(needs)} "
-                       f"(found: {found}); map {'them' if len(missing) > 1 else 'it'} with --columns {mapping}")
+                       f"(found: {found}); map {'them' if len(missing) > 1 else 'it'} with {mapping}")
 
 
 def mode_inputs(df: pd.DataFrame, mode) -> dict:

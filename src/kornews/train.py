@@ -40,13 +40,9 @@ class Prepared:
     cluster_token_ids: list | None = None  # mode 4
 
 
-def _columns(cfg, default):
-    return data.Columns(**dataclasses.asdict(cfg.columns)) if cfg.columns else default
-
-
 def load_split(source: str, split: str, cfg, labeled=True):
     path, default_cols = data.resolve(source, split)
-    return data.load_articles(path, _columns(cfg, default_cols), mode=cfg.mode, labeled=labeled,
+    return data.load_articles(path, cfg.columns or default_cols, mode=cfg.mode, labeled=labeled,
                               encoding=cfg.encoding)
 
 
