@@ -51,8 +51,8 @@ def main():
         backbone = next(l.split(": ", 1)[1] for l in cfg.splitlines() if l.startswith("backbone:"))
         rows.append([f"fine-tuned {backbone} (best epoch {final['best_epoch']}/{final['epochs_run']})", mode,
                      f"{report['accuracy']:.4f}", f"{report['macro']['f1']:.4f}", f"{secs:.0f}", f"{peak:.0f}",
-                     " ".join(f"{r['test_acc']:.3f}" for r in json.loads("[" + ",".join(
-                         (run / "metrics.jsonl").read_text().split()) + "]"))])
+                     " ".join(f"{json.loads(line)['test_acc']:.3f}"
+                              for line in (run / "metrics.jsonl").read_text().splitlines())])
         print(table(HEADER, rows[-2:]), flush=True)
     text = "\n".join([
         "## knews8 (train 1,280 / test 320, 8 topics)", "",

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
@@ -251,8 +252,10 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
                "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
                "lr": scheduler.get_last_lr()[0]}
         if p.test is not None:
-            test_loss, test_acc = scores(model_mod.doc_logits(model, p.test, p.pad_id, cfg.eval_batch_size), p.test_y)
-            row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6))
+            test_logits = model_mod.doc_logits(model, p.test, p.pad_id, cfg.eval_batch_size)
+            test_loss, test_acc = scores(test_logits, p.test_y)
+            macro = f1_score(p.test_y, test_logits.argmax(1), average="macro")
+            row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6), test_macro_f1=round(macro, 6))
         improved = val_loss < best_loss - cfg.min_delta
         best_loss, bad_epochs = (val_loss, 0) if improved else (best_loss, bad_epochs + 1)
         row.update(best=improved, elapsed_s=round(time.time() - started, 1))
