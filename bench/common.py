@@ -38,7 +38,8 @@ def table(header: list[str], rows: list[list]) -> str:
 def write_section(name: str, text: str) -> None:
     """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\nEvery number below comes from the command printed with it.\n"
+    intro = "# Benchmarks\n\nEvery number below comes from the command printed with it.\n"
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else intro
     block = f"{start}\n{text.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
@@ -49,4 +50,5 @@ def write_section(name: str, text: str) -> None:
 def machine() -> str:
     import platform
     import torch
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import kornews, machine, measured, table, write_section  # noqa: E402
+from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
 
 from kornews import baseline, data  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
@@ -42,8 +42,8 @@ def main():
         run = Path(args.out_dir) / f"knews8-mode{mode}"
         shutil.rmtree(run, ignore_errors=True)
         run.parent.mkdir(parents=True, exist_ok=True)
-        secs, peak = measured(kornews("train", "--quiet", "--out", str(run), f"--mode={mode}", *overrides),
-                              log=run.parent / f"knews8-mode{mode}.log")
+        secs, peak = measured(kornews("train", str(RECIPE), "--quiet", "--out", str(run), f"--mode={mode}",
+                                      *overrides), log=run.parent / f"knews8-mode{mode}.log")
         measured(kornews("evaluate", str(run), "knews8:test", "--quiet"))
         report = json.loads((run / "report.json").read_text())
         final = json.loads((run / "final.json").read_text())
@@ -66,6 +66,7 @@ def main():
     write_section("knews8", text)
 
 
+RECIPE = ROOT / "recipes" / "knews8.yaml"
 HEADER = ["model", "mode", "test acc", "macro-F1", "train s", "peak MiB", "test acc per epoch"]
 
 if __name__ == "__main__":

@@ -79,15 +79,18 @@ def demo(args):
     from .evaluate import evaluate as run_evaluate
     from .predict import Classifier
     out = Path(args.out)
-    cfg = config.load(None, args.extra)
+    cfg = config.load(None, args.extra, base={"test": "knews8:test"})
     train_mod.train(cfg, out, progress=not args.quiet)
     metrics = run_evaluate(out, cfg.test or "knews8:test")
     print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro']['f1']:.4f}  "
           f"(report: {out / 'report.md'})")
-    articles = [
-        {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인", "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."},
-        {"title": "한은, 기준금리 동결…물가 상승세 주시", "body": "한국은행 금융통화위원회가 기준금리를 연 3.5%로 동결했다. 환율과 가계부채도 고려했다."},
-        {"title": "국회 본회의서 예산안 처리 무산", "body": "여야가 예산안 처리를 두고 대립하면서 국회 본회의가 파행됐다."},
+    articles = [  # new articles, written for the demo
+        {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인",
+         "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."},
+        {"title": "한은, 기준금리 동결…물가 상승세 주시",
+         "body": "한국은행 금융통화위원회가 기준금리를 연 3.5%로 동결했다. 환율과 가계부채도 고려했다."},
+        {"title": "국회 본회의서 예산안 처리 무산",
+         "body": "여야가 예산안 처리를 두고 대립하면서 국회 본회의가 파행됐다."},
     ]
     for article, label in zip(articles, Classifier.load(out).predict(articles)):
         print(f"{label:<14} {article['title']}")
@@ -132,8 +135,9 @@ VERBS = {
     "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cluster,
                 lambda p: (p.add_argument("data", help="dataset name or file with title, body and category"),
                            p.add_argument("--k", default="8,16,32,64", help="cluster counts, comma-separated"),
-                           p.add_argument("--embedder", default="use", help="use | me5-small | a sentence-transformers id"),
-                           p.add_argument("--test", help="also assign and score this dataset with the train centroids"),
+                           p.add_argument("--embedder", default="use",
+                                          help="use | me5-small | a sentence-transformers id"),
+                           p.add_argument("--test", help="also score this dataset, assigned with the train centroids"),
                            p.add_argument("--out", default="clusters", help="output directory"),
                            p.add_argument("--quiet", action="store_true"))),
     "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (

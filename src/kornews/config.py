@@ -39,7 +39,7 @@ class ClustersConfig:
 class TrainConfig:
     # data
     train: str = "knews8"            # named dataset (knews8, ynat) or a file
-    test: str | None = "knews8:test"  # evaluated after every epoch as the seed did; never used for selection
+    test: str | None = None          # evaluated after every epoch as the seed did; never used for selection
     columns: Columns | None = None  # None: the dataset's own columns (seed defaults for files)
     encoding: str | None = None
     mode: int = 3                    # 1 body, 2 title, 3 title+body, 4 +cluster token, 5 +cluster embedding
@@ -144,7 +144,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.long_strategy in LONG_STRATEGIES,
          f"long_strategy must be one of {', '.join(LONG_STRATEGIES)}, got {cfg.long_strategy!r}"),
         (cfg.clusters.k >= 2, f"clusters.k must be at least 2, got {cfg.clusters.k}"),
-        (cfg.clusters.position in ("cls", "all"), f"clusters.position must be cls or all, got {cfg.clusters.position!r}"),
+        (cfg.clusters.position in ("cls", "all"),
+         f"clusters.position must be cls or all, got {cfg.clusters.position!r}"),
         (cfg.freeze_layers >= 0, f"freeze_layers must be >= 0, got {cfg.freeze_layers}"),
         (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
     ]
