@@ -214,3 +214,12 @@ def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_pat
     bottom, top = "encoder.layer.0.attention.self.query.weight", "encoder.layer.1.attention.self.query.weight"
     assert torch.equal(before[bottom], after["bert." + bottom])
     assert not torch.equal(before[top], after["bert." + top])
+
+
+@pytest.mark.slow
+def test_full_backbone_learns_knews8_titles(tmp_path):
+    """The real me5-small on all of knews8's titles: one short epoch must land far above chance (1/8)."""
+    cfg = config.load(base={"mode": 2, "test": "knews8:test", "max_len": 32, "epochs": 2, "batch_size": 32,
+                            "lr": 3e-4, "freeze_layers": 8})
+    final = train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
+    assert final["test_acc"] > 0.6, final
