@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/dat
 def tiny_cfg(slices, backbone, **over):
     values = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"), "backbone": str(backbone),
               "max_len": 48, "epochs": 2, "batch_size": 16, "lr": 5e-4, "val_fraction": 0.25, "log_every": 2,
-              "threads": 1}
+              "threads": 1, "freeze_layers": 0, "long_strategy": "head"}
     values.update(over)
     return config.load(base=values)
 
@@ -129,7 +129,7 @@ def _cli(*args, **kw):
 def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_path, tiny_run):
     overrides = [f"--train={slices / 'train.csv'}", f"--test={slices / 'test.csv'}", f"--backbone={tiny_backbone}",
                  "--max_len=48", "--epochs=2", "--batch_size=16", "--lr=5e-4", "--val_fraction=0.25",
-                 "--threads=1"]
+                 "--threads=1", "--freeze_layers=0", "--long_strategy=head"]
     run = tmp_path / "killed"
     proc = _cli("train", "--quiet", "--out", str(run), *overrides)
     deadline = time.time() + 120
@@ -154,7 +154,8 @@ def test_two_process_ddp(slices, tiny_backbone, tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
          "-m", "kornews.cli", "train", "--quiet", "--out", str(run), f"--train={slices / 'train.csv'}",
          "--test=null", f"--backbone={tiny_backbone}", "--max_len=48", "--epochs=1", "--batch_size=8",
-         "--val_fraction=0.25", "--threads=1"], capture_output=True, text=True, env=env, timeout=300)
+         "--val_fraction=0.25", "--threads=1", "--freeze_layers=0"],
+        capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ranks agree" in proc.stdout
     assert proc.stdout.count("run: ") == 1  # only rank 0 reports and writes

@@ -46,18 +46,18 @@ class TrainConfig:
     val_fraction: float = 0.1        # stratified split of `train` for early stopping
     # model
     backbone: str = "me5-small"
-    max_len: int = 256
-    long_strategy: str = "head"      # head | head+tail | chunks (mean of chunk logits at inference)
+    max_len: int = 384
+    long_strategy: str = "head+tail"  # head | head+tail | chunks (mean of chunk logits at inference)
     dropout: float | None = None     # None keeps the backbone's own
     attention_dropout: float | None = 0.0  # 0 lets attention use the fused kernel: 3x faster forward on CPU
     freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
-    freeze_layers: int = 0           # also freeze the bottom N encoder layers: no backward through them
+    freeze_layers: int = 8           # freeze the bottom N encoder layers too; their output is computed once
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     # optimisation
     epochs: int = 4
     batch_size: int = 16
     grad_accum: int = 1
-    lr: float = 1e-4
+    lr: float = 2e-4
     layer_lr_decay: float = 1.0      # lr of layer i = lr * decay ** (top - i); 1.0 turns it off
     weight_decay: float = 0.01       # never applied to biases and LayerNorm weights
     warmup_ratio: float = 0.1
