@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/dat
 @pytest.fixture(scope="module", params=[4, 5])
 def cluster_run(request, slices, tiny_backbone, tmp_path_factory):
     run = tmp_path_factory.mktemp(f"mode{request.param}") / "run"
-    cfg = tiny_cfg(slices, tiny_backbone, mode=request.param, epochs=1, clusters={"k": 3}, lr=1e-3)
+    # one frozen layer, as the default recipe freezes layers: the cluster information must still learn
+    cfg = tiny_cfg(slices, tiny_backbone, mode=request.param, epochs=1, clusters={"k": 3}, lr=1e-3, freeze_layers=1)
     train_mod.train(cfg, run, progress=False, log=lambda s: None)
     return run
 
@@ -53,14 +54,27 @@ def test_evaluate_matches_a_fresh_load(cluster_run, slices):
     assert saved["pred"].tolist() == fresh
 
 
-def test_mode4_tokens_and_mode5_table_are_saved(cluster_run):
+def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
+    import torch
+    from safetensors.torch import load_file
+    from kornews import backbones, model as model_mod
     clf = Classifier.load(cluster_run)
     if clf.mode == 4:
         assert clf.tokenizer.convert_tokens_to_ids(["[C0]", "[C2]"]) == clf.cluster_token_ids[::2]
-        assert (cluster_run / "model" / "config.json").read_text().count('"clusters"') == 1
+        # the cluster rows moved away from their initialisation while every other row stayed frozen
+        fresh = model_mod.build(str(tiny_backbone), {0: "a"})
+        ids = model_mod.add_cluster_tokens(fresh, backbones.load_tokenizer(tiny_backbone), 3)
+        before = fresh.get_input_embeddings().weight.detach()
+        after = clf.model.get_input_embeddings().weight.detach()
+        assert ids == clf.cluster_token_ids
+        assert not torch.allclose(before[ids], after[ids])
+        others = torch.ones(len(after), dtype=torch.bool)
+        others[ids] = False
+        assert torch.equal(before[others], after[others])
     else:
-        assert (cluster_run / "model" / "cluster_embeddings.safetensors").is_file()
-        assert clf.model.table.weight.shape[0] == 3
+        table = load_file(str(cluster_run / "model" / "cluster_embeddings.safetensors"))["weight"]
+        init = model_mod.ClusterEmbedding(model_mod.build(str(tiny_backbone), {0: "a"}), 3).table.weight.detach()
+        assert table.shape == (3, init.shape[1]) and not torch.allclose(table, init)
 
 
 def test_out_of_range_cluster_id(cluster_run, slices):

@@ -97,8 +97,6 @@ def freeze(model, cfg, trainable_rows=None) -> None:
     model = model_mod.hf(model)
     if cfg.freeze_embeddings or cfg.freeze_layers:
         model.get_input_embeddings().weight.requires_grad_(False)
-        if trainable_rows:  # mode 4's cluster tokens must learn even in a frozen table
-            model_mod.train_only_rows(model.get_input_embeddings(), trainable_rows)
     if cfg.freeze_layers:
         layers = model_mod.encoder_layers(model)
         if layers is None or cfg.freeze_layers >= len(layers):
@@ -108,6 +106,9 @@ def freeze(model, cfg, trainable_rows=None) -> None:
         base.embeddings.requires_grad_(False)
         for layer in layers[:cfg.freeze_layers]:
             layer.requires_grad_(False)
+    if trainable_rows and not model.get_input_embeddings().weight.requires_grad:
+        # mode 4's cluster tokens must learn even in a frozen table
+        model_mod.train_only_rows(model.get_input_embeddings(), trainable_rows)
 
 
 def param_groups(model, cfg):
