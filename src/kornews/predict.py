@@ -41,7 +41,7 @@ class Classifier:
             raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
         model = model_mod.load(model_dir)
         clusterer = None
-        if (model.config.kornews or {}).get("mode") in (4, 5):
+        if (getattr(model.config, "kornews", None) or {}).get("mode") in (4, 5):
             from .clusters import Clusterer
             clusterer = Clusterer.load(model_dir.parent / run_mod.CLUSTERER)
         return cls(model, backbones.load_tokenizer(model_dir), clusterer=clusterer, **kwargs)
