@@ -56,7 +56,7 @@ def main():
         print(table(HEADER, rows[-2:]), flush=True)
     text = "\n".join([
         "## knews8 (train 1,280 / test 320, 8 topics)", "",
-        f"Command: `python bench/knews8.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `{' '.join(['python', 'bench/knews8.py', *sys.argv[1:]])}`  ",
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(HEADER, rows), "",
         "Training time is wall-clock for `kornews train` (data loading and tokenisation included); peak memory is that"

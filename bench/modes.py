@@ -48,7 +48,7 @@ def main():
             print(rows[-1], flush=True)
     text = "\n".join([
         f"## Cluster information: modes 3, 4, 5 on knews8 ({args.embedder} clusters)", "",
-        f"Command: `python bench/modes.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
+        f"Command: `{' '.join(['python', 'bench/modes.py', *sys.argv[1:]])}`", "",
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(HEADER, rows), "",
         "Mode 4 inserts a learned [Ck] token after [CLS]; mode 5 adds a learned k x hidden vector to the input"

@@ -59,7 +59,7 @@ def main():
     published = [[f"{name} (KLUE paper)", f"{f1:.2f}", "-", "-", "-", "-"] for name, f1 in PUBLISHED]
     text = "\n".join([
         "## KLUE YNAT (train 44,931 headlines / official dev 9,107, 7 topics, mode 2)", "",
-        f"Command: `python bench/ynat.py {' '.join(sys.argv[1:])}`".replace(" `", "`"),
+        f"Command: `{' '.join(['python', 'bench/ynat.py', *sys.argv[1:]])}`",
         "", f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(HEADER, rows + published), "",
         "Dev macro-F1 is the KLUE metric. The published numbers come from the KLUE paper (GPU training of much larger"

@@ -38,6 +38,8 @@ def test_dump_round_trips(tmp_path):
     (["--columns.bodyy=x"], "unknown key 'columns.bodyy'"),
     (["--clusters=3"], "clusters must be a mapping"),
     (["lr=1"], "expected --key=value"),
+    (["--eval_batch_size=0"], "eval_batch_size must be at least 1"),
+    (["--min_delta=-0.1"], "min_delta must be >= 0"),
 ])
 def test_bad_config(overrides, message):
     with pytest.raises(KornewsError, match=message):

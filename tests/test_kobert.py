@@ -92,7 +92,8 @@ def test_truncation_keeps_both_segments_of_a_pair(tok):
 
 
 def test_pieces_match_sentencepiece_on_unseen_news(tok, sp):
-    texts = _knews("test", 4) + ["  앞뒤 공백\t탭\n줄", "a  b   c ", "▁시작", "ＡＢＣ　전각 😀 北 ①", "1,000원 ''인용''", ""]
+    texts = _knews("test", 4) + ["  앞뒤 공백\t탭\n줄", "a  b   c ", "▁시작", "ＡＢＣ　전각 😀 北 ①",
+                                 "1,000원 ''인용''", ""]
     ours = tok(texts, add_special_tokens=False)["input_ids"]
     assert ours == sp.encode(texts)
     assert any(0 in ids for ids in ours)  # unseen characters are [UNK], as SentencePiece has them

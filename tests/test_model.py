@@ -5,7 +5,8 @@ from kornews import backbones, encode, model as model_mod
 
 
 def _features(tok, template):
-    inputs = {"text": ["서울 경제 뉴스 오늘", "축구 결과"], "text_pair": ["본문 내용이 길다 " * 5, None], "cluster": None}
+    inputs = {"text": ["서울 경제 뉴스 오늘", "축구 결과"], "text_pair": ["본문 내용이 길다 " * 5, None],
+              "cluster": None}
     return encode.encode(tok, template, inputs, 32)
 
 

@@ -1,4 +1,5 @@
 """Modes 4 and 5: the cluster id must reach the model, survive saving, and be computed for new articles."""
+import json
 import shutil
 
 import numpy as np
@@ -47,6 +48,9 @@ def test_run_assigns_clusters_itself_and_reloads_identically(cluster_run, slices
 
 def test_evaluate_matches_a_fresh_load(cluster_run, slices):
     assert main(["evaluate", str(cluster_run), str(slices / "test.csv"), "--quiet"]) == 0
+    # the saved model scores exactly what the in-memory model scored on the same test file while training
+    report = json.loads((cluster_run / "report.json").read_text())
+    assert report["accuracy"] == pytest.approx(json.loads((cluster_run / "final.json").read_text())["test_acc"])
     saved = pd.read_csv(cluster_run / "predictions.csv", dtype=str)
     test = pd.read_csv(slices / "test.csv", dtype=str)
     fresh = Classifier.load(cluster_run).predict([{"title": t, "body": b}

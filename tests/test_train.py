@@ -126,7 +126,7 @@ def _cli(*args, **kw):
                             stderr=subprocess.STDOUT, text=True, **kw)
 
 
-def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_path, tiny_run):
+def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_path, tiny_run, capsys):
     overrides = [f"--train={slices / 'train.csv'}", f"--test={slices / 'test.csv'}", f"--backbone={tiny_backbone}",
                  "--max_len=48", "--epochs=2", "--batch_size=16", "--lr=5e-4", "--val_fraction=0.25",
                  "--threads=1", "--freeze_layers=0", "--long_strategy=head"]
@@ -139,7 +139,9 @@ def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run / "final.json").exists()
+    capsys.readouterr()
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert f"resuming {run} after epoch 1" in capsys.readouterr().out
     resumed = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     reference = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa: E731
@@ -151,7 +153,7 @@ def test_two_process_ddp(slices, tiny_backbone, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
          "-m", "kornews.cli", "train", "--quiet", "--out", str(run), f"--train={slices / 'train.csv'}",
          "--test=null", f"--backbone={tiny_backbone}", "--max_len=48", "--epochs=1", "--batch_size=8",
          "--val_fraction=0.25", "--threads=1", "--freeze_layers=0"],
@@ -167,6 +169,9 @@ def test_two_process_ddp(slices, tiny_backbone, tmp_path):
     (["train", "--lr=-1"], "config: lr must be positive"),
     (["train", "--learning_rate=1"], "unknown key 'learning_rate'"),
     (["train", "--epochs=1.5"], "config: epochs must be int"),
+    (["train", "--epochs", "3"], "config: expected --key=value, got '--epochs'"),
+    (["train", "--threads=0"], "config: threads must be at least 1"),
+    (["train", "--backbone=/nonexistent/dir/model"], "unknown backbone '/nonexistent/dir/model'"),
     (["train", "--backbone=no-such-model"], "unknown backbone 'no-such-model'"),
     (["evaluate", "/nonexistent/run", "knews8:test"], "run directory not found"),
 ])
@@ -224,3 +229,51 @@ def test_full_backbone_learns_knews8_titles(tmp_path):
                             "lr": 3e-4, "freeze_layers": 8})
     final = train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     assert final["test_acc"] > 0.6, final
+
+
+def test_kept_model_is_the_last_improvement(slices, tiny_backbone, tmp_path):
+    """With a min_delta no epoch can beat, epoch 1 stays the kept model even if later losses are lower."""
+    final = train_mod.train(tiny_cfg(slices, tiny_backbone, test=None, min_delta=100.0, patience=5), tmp_path / "r",
+                            progress=False, log=lambda s: None)
+    history = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert final["best_epoch"] == 1 and final["val_loss"] == history[0]["val_loss"]
+    assert [r["best"] for r in history] == [True, False]
+
+
+def test_too_small_validation_split(slices, tiny_backbone, tmp_path):
+    with pytest.raises(KornewsError, match="val_fraction=0.01 leaves no validation articles"):
+        train_mod.train(tiny_cfg(slices, tiny_backbone, val_fraction=0.01), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_backbone_without_tokenizer(slices, tiny_backbone, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):  # weights, but no tokenizer files
+        (bare / name).write_bytes((tiny_backbone / name).read_bytes())
+    with pytest.raises(KornewsError, match="tokenizer of .*bare.* cannot be loaded: no tokenizer files"):
+        train_mod.train(tiny_cfg(slices, bare), tmp_path / "r", progress=False)
+
+
+def test_stdin_keeps_detected_id_column(tiny_run, slices, capsys, monkeypatch):
+    import io
+    src = pd.read_csv(slices / "test.csv", dtype=str).head(3)
+    text = "guid,title,cleanBody\n" + "".join(f"g-{i},{t},{b[:50]}\n" for i, (t, b)
+                                            in enumerate(zip(src.title.str.replace(",", " "),
+                                                             src.cleanBody.str.replace(",", " "))))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert main(["predict", str(tiny_run), "-", "--quiet"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert out["id"].tolist() == ["g-0", "g-1", "g-2"]
+
+
+def test_classifier_accepts_run_columns_and_raw_frames(tiny_run, slices):
+    clf = Classifier.load(tiny_run)
+    raw = pd.read_csv(slices / "test.csv", dtype=str).head(4)
+    as_dicts = [{"title": t, "body": b} for t, b in zip(raw.title, raw.cleanBody)]
+    expected = clf.predict_proba(as_dicts)
+    np.testing.assert_allclose(clf.predict_proba(raw), expected, atol=1e-6)
+    by_run_columns = [{"title": t, "cleanBody": b} for t, b in zip(raw.title, raw.cleanBody)]
+    np.testing.assert_allclose(clf.predict_proba(by_run_columns), expected, atol=1e-6)
+    with pytest.raises(KornewsError, match="article 0: no title or body"):
+        clf.predict([{"headline": "x"}])

@@ -129,6 +129,10 @@ def _save_tokenizer(tok, out: Path, max_length: int) -> None:
     fast.save_pretrained(str(out))
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model",
+                   "vocab.json")
+
+
 def load_tokenizer(path_or_id):
     """The tokenizer of a backbone (built-in name, checkpoint directory or Hub id), as every module loads it."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -137,11 +141,18 @@ def load_tokenizer(path_or_id):
     if kobert.is_kobert_layout(target):  # its XLNet-style config would build XLNet inputs for a BERT model
         return kobert.load_kobert_tokenizer(target)
     config = Path(target) / "tokenizer_config.json"
-    if config.is_file() and (Path(target) / "tokenizer.json").is_file():
-        if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") in (
-                "PreTrainedTokenizerFast", "TokenizersBackend"):
-            return PreTrainedTokenizerFast.from_pretrained(target)
-    return AutoTokenizer.from_pretrained(target)
+    if Path(target).is_dir() and not any((Path(target) / f).is_file() for f in TOKENIZER_FILES):
+        # transformers 5 would silently build an empty tokenizer from the model config alone
+        raise KornewsError(f"tokenizer of {path_or_id!r} cannot be loaded: no tokenizer files in {target} "
+                           f"(expected one of {', '.join(TOKENIZER_FILES)})")
+    try:
+        if config.is_file() and (Path(target) / "tokenizer.json").is_file():
+            if json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") in (
+                    "PreTrainedTokenizerFast", "TokenizersBackend"):
+                return PreTrainedTokenizerFast.from_pretrained(target)
+        return AutoTokenizer.from_pretrained(target)
+    except (OSError, ValueError) as e:  # offline Hub id, a directory without tokenizer files, a corrupt file
+        raise KornewsError(f"tokenizer of {path_or_id!r} cannot be loaded: {str(e).splitlines()[0]}") from None
 
 
 # --- model files ----------------------------------------------------------------------------------

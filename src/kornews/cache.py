@@ -13,18 +13,21 @@ def home() -> Path:
 
 @contextlib.contextmanager
 def atomic_dir(target: Path):
-    """Yield a temporary sibling directory; on success it replaces `target` in one rename.
+    """Yield a temporary sibling directory; on success it replaces `target` by renames.
 
-    A crash or kill leaves only a `.tmp-*` folder behind, never a half-made `target`.
+    A crash or kill leaves only `.tmp-*`/`.old-*` folders behind, never a half-made `target`; an existing
+    `target` is renamed away first, so between the two renames the previous version still exists whole.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     try:
         yield tmp
+        old = target.with_name(f".old-{target.name}-{tmp.name[-8:]}")
         if target.exists():
-            shutil.rmtree(target)
+            os.replace(target, old)
         os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -63,7 +63,7 @@ def predict(args):
     from .predict import Classifier, predictions_frame, write_predictions
     clf = Classifier.load(args.run)
     df = load_for(clf, args.data, labeled=False, encoding=args.encoding)
-    frame = predictions_frame(clf, df, progress=not args.quiet and args.output != "-")
+    frame = predictions_frame(clf, df, progress=not args.quiet and sys.stderr.isatty())
     write_predictions(frame, args.output, args.format)
 
 
@@ -74,11 +74,12 @@ def report(args):
 
 def demo(args):
     """The README's main job: train on knews8 with the defaults, evaluate, predict new articles."""
+    import time
     from pathlib import Path
     from . import config, train as train_mod
     from .evaluate import evaluate as run_evaluate
     from .predict import Classifier
-    out = Path(args.out)
+    out = Path(args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
     cfg = config.load(None, args.extra, base={"test": "knews8:test"})
     train_mod.train(cfg, out, progress=not args.quiet)
     metrics = run_evaluate(out, cfg.test or "knews8:test")
@@ -141,14 +142,15 @@ VERBS = {
                            p.add_argument("--out", default="clusters", help="output directory"),
                            p.add_argument("--quiet", action="store_true"))),
     "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
-        p.add_argument("--out", default="runs/demo"), p.add_argument("--quiet", action="store_true"),
+        p.add_argument("--out", help="run directory (default: runs/demo-<time>)"),
+        p.add_argument("--quiet", action="store_true"),
         p.set_defaults(accepts_overrides=True))),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kornews", description=__doc__.split("\n")[0].split(":")[0] or "kornews")
-    parser.description = "Fine-tune transformer encoders to classify Korean news by topic, and serve them."
+    parser = argparse.ArgumentParser(
+        prog="kornews", description="Fine-tune transformer encoders to classify Korean news by topic.")
     parser.add_argument("--version", action="version", version=f"kornews {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (help_text, func, add_args) in VERBS.items():
@@ -177,6 +179,9 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a read-only or full disk, a vanished file: one line, not a traceback
+        print(f"kornews: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
     return 0
 
 

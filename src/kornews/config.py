@@ -58,7 +58,7 @@ class TrainConfig:
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 2e-4
-    layer_lr_decay: float = 1.0      # lr of layer i = lr * decay ** (top - i); 1.0 turns it off
+    layer_lr_decay: float = 1.0      # the top layer gets lr * decay, each one below one more factor; 1.0: off
     weight_decay: float = 0.01       # never applied to biases and LayerNorm weights
     warmup_ratio: float = 0.1
     schedule: str = "linear"
@@ -147,6 +147,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.clusters.position in ("cls", "all"),
          f"clusters.position must be cls or all, got {cfg.clusters.position!r}"),
         (cfg.freeze_layers >= 0, f"freeze_layers must be >= 0, got {cfg.freeze_layers}"),
+        (cfg.threads is None or cfg.threads >= 1, f"threads must be at least 1, got {cfg.threads}"),
+        (cfg.eval_batch_size >= 1, f"eval_batch_size must be at least 1, got {cfg.eval_batch_size}"),
+        (cfg.min_delta >= 0, f"min_delta must be >= 0, got {cfg.min_delta}"),
         (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
     ]
     for ok, message in checks:
@@ -196,9 +199,10 @@ def read_yaml(path) -> dict:
 
 def load(recipe=None, overrides=(), base: dict | None = None) -> TrainConfig:
     values = dict(base or {})
+    extra = parse_overrides(list(overrides))  # first: a malformed override is the likelier mistake
     if recipe:
         values = _merge(values, read_yaml(recipe))
-    values = _merge(values, parse_overrides(list(overrides)))
+    values = _merge(values, extra)
     return validate(_build(TrainConfig, values))
 
 

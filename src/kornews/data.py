@@ -512,14 +512,14 @@ def _locate(source, split="train") -> tuple[Path, Dataset | None]:
                        f"data home: {_home_text()}")
 
 
-def resolve(source, split="train") -> tuple[Path, Columns]:
+def resolve(source, split="train") -> tuple[Path, Columns | None]:
     """(file, columns) for a dataset name, NAME:SPLIT or a file path.
 
     A file gets the default columns with label/id detected from its header line; "-" (stdin) is not
-    read here, so it gets the defaults (load_articles detects them once it reads the table).
+    read here, so its columns are None: load_articles detects them once it reads the table.
     """
     if str(source) == "-":
-        return Path("-"), Columns()
+        return Path("-"), None
     path, dataset = _locate(source, split)
     if dataset is not None:
         return path, dataset.columns

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from .errors import KornewsError
+
 
 @dataclass(frozen=True)
 class Template:
@@ -26,8 +28,8 @@ class Template:
         b = tok("b", add_special_tokens=False)["input_ids"]
         enc = tok("a", "b", add_special_tokens=True, return_token_type_ids=True)
         ids, types = enc["input_ids"], enc.get("token_type_ids") or [0] * len(enc["input_ids"])
-        i = _find(ids, a, 0)
-        j = _find(ids, b, i + len(a))
+        i = _find(ids, a, 0, tok)
+        j = _find(ids, b, i + len(a), tok)
         return cls(prefix=tuple(ids[:i]), middle=tuple(ids[i + len(a):j]), suffix=tuple(ids[j + len(b):]),
                    pair_types=bool(types[j]), pad_id=tok.pad_token_id if tok.pad_token_id is not None else 0)
 
@@ -55,11 +57,12 @@ def hf_quiet():
         hf_logging.set_verbosity(level)
 
 
-def _find(seq, sub, start):
+def _find(seq, sub, start, tok):
     for i in range(start, len(seq) - len(sub) + 1):
         if seq[i:i + len(sub)] == sub:
             return i
-    raise ValueError("tokenizer template: cannot locate the probe segments")
+    raise KornewsError(f"tokenizer {type(tok).__name__}: cannot find its special-token template "
+                       "(it does not encode 'a' and 'b' as separate segments)")
 
 
 def windows(ids: list, room: int, strategy: str) -> list[list]:
@@ -127,8 +130,9 @@ def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_
         out = [out[i] for i in np.random.default_rng(seed + 1).permutation(len(out))]
     rank, world = shard
     if world > 1:  # every rank gets the same number of batches, so DDP's all-reduce never waits forever
-        out = out[: len(out) - len(out) % world] or out[:world]
-        out = out[rank::world]
+        if len(out) < world:
+            raise KornewsError(f"{n} training inputs make {len(out)} batches, fewer than the {world} processes")
+        out = out[: len(out) - len(out) % world][rank::world]
     return out
 
 

@@ -18,7 +18,7 @@ def evaluate(run, source: str, *, encoding=None, progress=False) -> dict:
     clf = Classifier.load(run)
     df = load_for(clf, source, labeled=True, encoding=encoding)
     # unseen labels are an error here, before any prediction is written
-    data.LabelMap(clf.labels).encode(df["label"], source=source)
+    data.LabelMap(clf.labels).encode(df["label"], source=source, rows=df["row"])
     frame = predictions_frame(clf, df, progress=progress)
     atomic_write_text(Path(run) / run_mod.PREDICTIONS, frame.to_csv(index=False))
     return report.build(run)

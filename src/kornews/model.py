@@ -15,7 +15,8 @@ from . import encode
 from .errors import KornewsError
 
 
-def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, inference: dict | None = None):
+def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, inference: dict | None = None,
+          seed: int = 0):
     """A fresh classifier on top of `backbone` (a local dir or a Hub id)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
     try:
@@ -30,9 +31,12 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
     if attention_dropout is not None and hasattr(cfg, "attention_probs_dropout_prob"):
         cfg.attention_probs_dropout_prob = attention_dropout
     cfg.kornews = dict(inference or {})
-    torch.manual_seed(0)  # the head's init is part of the run's determinism
-    with encode.hf_quiet():  # its load report only says that the new head is new
-        return AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg)
+    torch.manual_seed(seed)  # the head's init is part of the run's determinism
+    try:
+        with encode.hf_quiet():  # its load report only says that the new head is new
+            return AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg)
+    except OSError as e:
+        raise KornewsError(f"backbone {backbone!r} cannot be loaded: {str(e).splitlines()[0]}") from None
 
 
 
@@ -107,7 +111,11 @@ def hf(model):
 
 
 def max_positions(model) -> int:
-    return int(getattr(hf(model).config, "max_position_embeddings", 512))
+    config = hf(model).config
+    limit = int(getattr(config, "max_position_embeddings", 512))
+    if config.model_type in ("roberta", "xlm-roberta", "camembert"):  # positions start after the padding id
+        limit -= (config.pad_token_id or 0) + 1
+    return limit
 
 
 def load(model_dir):

@@ -68,15 +68,26 @@ class Classifier:
         return data.Columns(**cols) if cols else data.Columns()
 
     def frame(self, articles) -> pd.DataFrame:
-        """Normalise articles to the data layer's frame (title, body)."""
+        """Normalise articles to the data layer's frame (title, body[, cluster]).
+
+        A frame already normalised by the data layer passes through; a raw one (the run's column names) is
+        normalised; dicts may use title/body or the run's column names; a bare string is the mode's text."""
         if isinstance(articles, pd.DataFrame):
-            return articles
-        rows = []
-        for a in articles:
-            if isinstance(a, str):  # a bare string is the text the mode reads
-                a = {"title": a} if self.mode == 2 else {"title": "", "body": a}
-            rows.append({"title": str(a.get("title") or ""), "body": str(a.get("body") or "")})
-        return pd.DataFrame(rows, columns=["title", "body"])
+            if {"title", "body"} <= set(articles.columns):
+                return articles
+            return data.normalize(articles, self.columns, mode=self.mode, labeled=False)
+        cols, rows = self.columns, []
+        for i, a in enumerate(articles):
+            if isinstance(a, str):
+                a = {"title": a} if self.mode == 2 else {"body": a}
+            title, body = a.get("title", a.get(cols.title)), a.get("body", a.get(cols.body))
+            if title is None and body is None:
+                raise KornewsError(f"article {i}: no title or body (keys: {', '.join(map(str, a)) or 'none'})")
+            row = {"title": str(title or ""), "body": str(body or "")}
+            if "cluster" in a:
+                row["cluster"] = int(a["cluster"])
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def predict_proba(self, articles, progress=False) -> np.ndarray:
         df = self.frame(articles)

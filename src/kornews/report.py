@@ -1,4 +1,5 @@
 """Metrics, tables and plots from a run's saved predictions and metrics: no model is loaded here."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,16 @@ def markdown(metrics: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(fig, path: Path) -> None:
+    """Write a figure atomically: a killed report never leaves a truncated PNG."""
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".tmp-{path.stem}-", suffix=".png",
+                                     delete=False) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp.name, path)
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -89,8 +100,7 @@ def plot_confusion(metrics: dict, path: Path) -> str | None:
                     color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
     ax.set_title(f"accuracy {metrics['accuracy']:.3f}")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     needs_korean = any(any("\uac00" <= ch <= "\ud7a3" for ch in lab) for lab in labels)
     if needs_korean and not font:
@@ -114,7 +124,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
         a.set_xlabel("epoch")
         a.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 

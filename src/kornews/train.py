@@ -4,6 +4,7 @@ Runs as one process, or as several under `torchrun` / `accelerate launch` (DDP, 
 sharded by rank, gradients all-reduced, and only rank 0 writes the run directory.
 """
 import dataclasses
+import io
 import math
 import os
 import shutil
@@ -20,7 +21,7 @@ from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
 from . import backbones, clusters, data, encode, model as model_mod, run as run_mod, runtime
-from .cache import atomic_dir
+from .cache import atomic_dir, atomic_write_bytes
 from .errors import KornewsError
 
 
@@ -56,16 +57,20 @@ def inference_settings(cfg) -> dict:
     return settings
 
 
-def prepare(cfg) -> Prepared:
+def prepare(cfg, clusterer=None) -> Prepared:
     df = load_split(cfg.train, "train", cfg)
     labels = data.LabelMap.fit(df["label"])
     tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
+    if va.empty:
+        raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
+                           f"stopping ({len(df)} training articles); raise it or add data")
     test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
-    test_y = np.asarray(labels.encode(test_df["label"], source=cfg.test)) if test_df is not None else None
-    clusterer = None
+    test_y = (np.asarray(labels.encode(test_df["label"], source=cfg.test, rows=test_df["row"]))
+              if test_df is not None else None)
     if cfg.mode in (4, 5):  # fitted on the training split only; val and test are assigned like new articles
-        clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
-        clusterer.fit(clusters.article_text(tr))
+        if clusterer is None:
+            clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
+            clusterer.fit(clusters.article_text(tr))
         tr, va = (f.assign(cluster=clusterer.predict(clusters.article_text(f))) for f in (tr, va))
         if test_df is not None:
             test_df = test_df.assign(cluster=clusterer.predict(clusters.article_text(test_df)))
@@ -73,7 +78,7 @@ def prepare(cfg) -> Prepared:
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
     model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                            inference=inference_settings(cfg))
+                            inference=inference_settings(cfg), seed=cfg.seed)
     if cfg.max_len > model_mod.max_positions(model):
         raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
                            f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
@@ -149,8 +154,9 @@ def _distributed():
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_dir(path) as tmp:
-        torch.save(state, tmp / "state.pt")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path / "state.pt", buffer.getvalue())
 
 
 def _save_model(run: Path, model, tokenizer) -> None:
@@ -170,17 +176,18 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         torch.set_num_threads(cfg.threads)
     state = None
     if resume:
+        if (out / run_mod.FINAL).is_file():
+            raise KornewsError(f"{out}: training already finished")
         ckpt = out / run_mod.CHECKPOINT / "state.pt"
-        if not ckpt.is_file():
-            done = (out / run_mod.FINAL).is_file()
-            raise KornewsError(f"{out}: " + ("training already finished" if done else "no checkpoint to resume"))
-        state = torch.load(ckpt, weights_only=False)
-    elif main and out.exists() and any(out.iterdir()):
+        # killed before the first epoch ended: nothing to resume from, so the run starts over in place
+        state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
+    elif out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    p = prepare(cfg)
+    saved = out / run_mod.CLUSTERER
+    p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
     model = p.model
     freeze(model, cfg, p.cluster_token_ids)
     if cfg.freeze_layers and cfg.mode <= 3:
@@ -207,7 +214,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         history, best_loss, bad_epochs = state["history"], state["best_loss"], state["bad_epochs"]
         start_epoch = state["epoch"] + 1
         log(f"resuming {out} after epoch {state['epoch']}")
-    elif main:
+    elif main and not resume:
         out.mkdir(parents=True, exist_ok=True)
         run_mod.write_config(out, cfg)
         run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
@@ -276,7 +283,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         if world > 1:
             dist.barrier()
 
-    best = min(history, key=lambda r: r["val_loss"])
+    best = [r for r in history if r["best"]][-1]  # the epoch whose weights are in model/
     final = {"best_epoch": best["epoch"], "epochs_run": len(history), "val_loss": best["val_loss"],
              "val_acc": best["val_acc"], "train_seconds": history[-1]["elapsed_s"]}
     if "test_acc" in best:
