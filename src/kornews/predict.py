@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import backbones, data, encode, model as model_mod, run as run_mod, runtime
+from . import backbones, data, encode, model as model_mod, run as run_mod
 from .errors import KornewsError
 
 
@@ -34,7 +34,6 @@ class Classifier:
     @classmethod
     def load(cls, path, **kwargs) -> "Classifier":
         """`path` is a run directory or its model/ directory."""
-        runtime.tune_malloc()
         path = Path(path)
         model_dir = path / run_mod.MODEL if (path / run_mod.MODEL).is_dir() else path
         if not (model_dir / "config.json").is_file():

@@ -169,7 +169,6 @@ def _save_model(run: Path, model, tokenizer) -> None:
 def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     """Fine-tune per `cfg` into run directory `out`; returns the final metrics."""
     out = Path(out)
-    runtime.tune_malloc()
     rank, world = _distributed()
     main = rank == 0
     if cfg.threads:
