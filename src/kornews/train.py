@@ -300,4 +300,5 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return final
