@@ -26,3 +26,13 @@ def slices(tmp_path_factory):
         df["cleanBody"] = df["cleanBody"].str[:300]
         df.to_csv(d / f"{split}.csv", index=False)
     return d
+
+
+@pytest.fixture
+def shared():
+    """The shared data home (../shared/data) with both datasets, else the test is skipped."""
+    from kornews.data import data_home
+    home = data_home()
+    if home is None or not all((home / f).is_file() for f in ("knews8/train.csv", "ynat/dev.tsv")):
+        pytest.skip("shared data (../shared/data) not available")
+    return home

@@ -2,18 +2,8 @@
 import os
 import re
 
-import pytest
 
 from kornews.cli import main
-from kornews.data import data_home
-
-
-@pytest.fixture
-def shared():
-    home = data_home()
-    if home is None or not (home / "ynat" / "dev.tsv").is_file():
-        pytest.skip("shared data (../shared/data) not available")
-    return home
 
 
 def test_info_knews8(shared, capsys):

@@ -29,14 +29,6 @@ def err(message):
 
 
 @pytest.fixture
-def shared():
-    home = data_home()
-    if home is None or not (home / "knews8" / "train.csv").is_file():
-        pytest.skip("shared data (../shared/data) not available")
-    return home
-
-
-@pytest.fixture
 def small_home(tmp_path, shared, monkeypatch):
     """A data home holding small slices of the real knews8 and ynat files."""
     home = tmp_path / "home"
