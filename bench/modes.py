@@ -1,6 +1,7 @@
 """Cluster information on knews8: mode 3 against modes 4 (cluster token) and 5 (cluster embedding) for each k.
 
-    python bench/modes.py [--ks 8,16,32,64] [--modes 4,5] [--embedder use] [--out-dir bench/runs] [--key=value ...]
+    python bench/modes.py [--ks 8,16,32,64] [--modes 4,5] [--positions cls,all] [--embedder use]
+                          [--out-dir bench/runs] [--key=value ...]
 
 Every run uses the same recipe (the defaults plus the overrides) and differs only in mode and k; test accuracy
 after every epoch shows whether the clusters buy accuracy sooner (the seed's hypothesis).
@@ -35,6 +36,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ks", default="8,16,32,64")
     ap.add_argument("--modes", default="4,5")
+    ap.add_argument("--positions", default="cls,all", help="mode 5: where the cluster vector is added")
     ap.add_argument("--embedder", default="use")
     ap.add_argument("--out-dir", default="bench/runs")
     args, overrides = ap.parse_known_args()
@@ -43,17 +45,22 @@ def main():
     print(rows[-1], flush=True)
     for k in map(int, args.ks.split(",")):
         for mode in map(int, args.modes.split(",")):
-            extra = [f"--mode={mode}", f"--clusters.k={k}", f"--clusters.embedder={args.embedder}", *overrides]
-            rows.append([str(mode), str(k), *train(out / f"modes-{mode}-k{k}", extra)])
-            print(rows[-1], flush=True)
+            for position in args.positions.split(",") if mode == 5 else [None]:
+                extra = [f"--mode={mode}", f"--clusters.k={k}", f"--clusters.embedder={args.embedder}"]
+                name, label = f"modes-{mode}-k{k}", str(mode)
+                if position:
+                    extra.append(f"--clusters.position={position}")
+                    name, label = f"{name}-{position}", f"5 ({position})"
+                rows.append([label, str(k), *train(out / name, [*extra, *overrides])])
+                print(rows[-1], flush=True)
     text = "\n".join([
         f"## Cluster information: modes 3, 4, 5 on knews8 ({args.embedder} clusters)", "",
         f"Command: `{' '.join(['python', 'bench/modes.py', *sys.argv[1:]])}`", "",
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(HEADER, rows), "",
         "Mode 4 inserts a learned [Ck] token after [CLS]; mode 5 adds a learned k x hidden vector to the input"
-        " embeddings (clusters.position). Clusters are fitted on the training split only. Same recipe for every"
-        " row; the kept model is the epoch with the lowest validation loss."])
+        " embeddings at [CLS] only (cls) or at every token (all). Clusters are fitted on the training split only."
+        " Same recipe for every row; the kept model is the epoch with the lowest validation loss."])
     print(text)
     write_section("modes", text)
 

@@ -81,6 +81,35 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
         assert table.shape == (3, init.shape[1]) and not torch.allclose(table, init)
 
 
+def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backbone):
+    import torch
+    from kornews import model as model_mod
+    cfg = tiny_cfg(slices, tiny_backbone, mode=4, clusters={"k": 3}, freeze_layers=1)
+    p = train_mod.prepare(cfg)
+    train_mod.freeze(p.model, cfg)
+    table = model_mod.hf(p.model).get_input_embeddings().weight
+    trainable = {n for n, t in p.model.named_parameters() if t.requires_grad}
+    assert "rows" in trainable and not table.requires_grad and p.model.rows.shape == (3, table.shape[1])
+    batch = {k: v for k, v in encode_batch(p).items() if k != "labels"}
+    p.model(**batch).logits.sum().backward()
+    # the batch's cluster tokens reach the small parameter; the 250k-row table holds no gradient at all
+    assert table.grad is None and p.model.rows.grad.abs().sum() > 0
+    # the wrapper computes exactly what the plain model computes once the rows are written back
+    p.model.eval()
+    with torch.no_grad():
+        p.model.rows += torch.randn_like(p.model.rows)  # as if trained (a uniform shift would vanish in LayerNorm)
+        wrapped = p.model(**batch).logits
+        assert (wrapped - model_mod.hf(p.model)(**batch).logits).abs().max() > 1e-6
+        model_mod.hf(p.model).get_input_embeddings().weight[p.cluster_token_ids] = p.model.rows
+        plain = model_mod.hf(p.model)(**batch).logits
+    torch.testing.assert_close(wrapped, plain)
+
+
+def encode_batch(p):
+    from kornews import encode
+    return encode.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
+
+
 def test_out_of_range_cluster_id(cluster_run, slices):
     with pytest.raises(KornewsError, match="cluster id 7 is out of range for this run \\(k=3"):
         Classifier.load(cluster_run).predict_proba(_articles(slices).assign(cluster=7))

@@ -62,12 +62,36 @@ def add_cluster_tokens(model, tokenizer, k: int) -> list[int]:
     return ids
 
 
-def train_only_rows(embedding: torch.nn.Embedding, rows: list[int]) -> None:
-    """Keep an embedding table frozen except `rows` (the cluster tokens): their gradient alone survives."""
-    keep = torch.zeros((embedding.weight.shape[0], 1))
-    keep[rows] = 1.0
-    embedding.weight.requires_grad_(True)
-    embedding.weight.register_hook(lambda grad: grad * keep)
+class ClusterTokens(torch.nn.Module):
+    """Mode 4 while training: the cluster tokens' rows live in a small k x hidden parameter of their own, so a
+    frozen 250k-row table gets neither a gradient nor optimizer state (a full-table gradient made steps 2-3x
+    slower). `save_pretrained` writes the rows back, so the saved model is a plain Hugging Face classifier."""
+
+    def __init__(self, inner, token_ids: list[int]):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("token_ids", torch.as_tensor(token_ids), persistent=False)
+        slot = torch.full((inner.get_input_embeddings().weight.shape[0],), -1)
+        slot[self.token_ids] = torch.arange(len(token_ids))
+        self.register_buffer("slot", slot, persistent=False)  # vocabulary id -> cluster row, -1 elsewhere
+        self.rows = torch.nn.Parameter(inner.get_input_embeddings().weight.detach()[self.token_ids].clone())
+
+    @property
+    def config(self):
+        return self.inner.config
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        embeds = self.inner.get_input_embeddings()(input_ids)
+        slot = self.slot[input_ids]
+        own = self.rows[slot.clamp(min=0)].to(embeds.dtype)
+        embeds = torch.where((slot >= 0)[..., None], own, embeds)
+        return self.inner(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+
+    def save_pretrained(self, directory) -> None:
+        with torch.no_grad():
+            self.inner.get_input_embeddings().weight[self.token_ids] = self.rows.to(
+                self.inner.get_input_embeddings().weight.dtype)
+        self.inner.save_pretrained(directory)
 
 
 class ClusterEmbedding(torch.nn.Module):
@@ -105,7 +129,7 @@ class ClusterEmbedding(torch.nn.Module):
 
 
 def hf(model):
-    """The Hugging Face model inside DDP and the mode 5 wrapper."""
+    """The Hugging Face model inside DDP and the mode 4/5 wrappers."""
     model = getattr(model, "module", model)
     return getattr(model, "inner", model)
 

@@ -83,6 +83,8 @@ def prepare(cfg, clusterer=None) -> Prepared:
         raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
                            f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
     token_ids = model_mod.add_cluster_tokens(model, tok, cfg.clusters.k) if cfg.mode == 4 else None
+    if cfg.mode == 4:
+        model = model_mod.ClusterTokens(model, token_ids)
     if cfg.mode == 5:
         model = model_mod.ClusterEmbedding(model, cfg.clusters.k, cfg.clusters.position)
     template = encode.Template.from_tokenizer(tok)
@@ -98,7 +100,9 @@ def prepare(cfg, clusterer=None) -> Prepared:
                     test_y=test_y)
 
 
-def freeze(model, cfg, trainable_rows=None) -> None:
+def freeze(model, cfg) -> None:
+    """Freeze the embeddings and/or bottom layers of the Hugging Face model (a mode 4/5 wrapper's own
+    cluster parameters stay trainable)."""
     model = model_mod.hf(model)
     if cfg.freeze_embeddings or cfg.freeze_layers:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -111,9 +115,6 @@ def freeze(model, cfg, trainable_rows=None) -> None:
         base.embeddings.requires_grad_(False)
         for layer in layers[:cfg.freeze_layers]:
             layer.requires_grad_(False)
-    if trainable_rows and not model.get_input_embeddings().weight.requires_grad:
-        # mode 4's cluster tokens must learn even in a frozen table
-        model_mod.train_only_rows(model.get_input_embeddings(), trainable_rows)
 
 
 def param_groups(model, cfg):
@@ -133,7 +134,7 @@ def param_groups(model, cfg):
         else:
             d = depth.get(id(p), 0)
         # embedding tables take no decay: AdamW would also shrink the rows a frozen table never updates
-        no_decay = p.ndim < 2 or "norm" in name.lower() or "embeddings" in name or name == "table.weight"
+        no_decay = p.ndim < 2 or "norm" in name.lower() or "embeddings" in name or name in ("table.weight", "rows")
         key = (d, no_decay)
         group = groups.setdefault(key, {"params": [], "weight_decay": 0.0 if no_decay else cfg.weight_decay,
                                         "lr": cfg.lr * cfg.layer_lr_decay ** d})
@@ -188,7 +189,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     saved = out / run_mod.CLUSTERER
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
     model = p.model
-    freeze(model, cfg, p.cluster_token_ids)
+    freeze(model, cfg)
     if cfg.freeze_layers and cfg.mode <= 3:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
