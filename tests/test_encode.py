@@ -80,3 +80,30 @@ def test_collate_pads_and_masks(bert_tok):
     assert batch["input_ids"].tolist() == [[2, 4, 3, 0, 0], [2, 4, 5, 6, 3]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
     assert batch["labels"].tolist() == [5, 6]
+
+
+def test_token_ids_cache_round_trips_and_is_keyed_by_tokenizer_and_texts(bert_tok, tmp_path, monkeypatch):
+    texts = [words(7), "", words(300, 3), "a b"]
+    plain = encode.token_ids(bert_tok, texts)
+    assert encode.token_ids(bert_tok, texts, tmp_path) == plain
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # a second call reads the file: the tokenizer is not called at all
+    monkeypatch.setattr(type(bert_tok), "__call__", lambda *a, **k: pytest.fail("tokenised again"))
+    assert encode.token_ids(bert_tok, texts, tmp_path) == plain
+    monkeypatch.undo()
+    # other texts, or a tokenizer with an added token, get their own entries
+    encode.token_ids(bert_tok, texts[:3], tmp_path)
+    other = bert_tok.__class__(tokenizer_object=bert_tok.backend_tokenizer.__class__.from_str(
+        bert_tok.backend_tokenizer.to_str()), pad_token="[PAD]", unk_token="[UNK]")
+    other.add_tokens(["[C0]"], special_tokens=True)
+    assert encode.token_ids(other, ["[C0] a"], tmp_path) == [[56, 4]]
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_damaged_token_cache_is_rebuilt(bert_tok, tmp_path):
+    texts = [words(5), words(9)]
+    encode.token_ids(bert_tok, texts, tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(b"not a zip")
+    assert encode.token_ids(bert_tok, texts, tmp_path) == encode.token_ids(bert_tok, texts)
+    assert np.load(path)["ends"].tolist() == [5, 14]

@@ -4,12 +4,17 @@ Token selection happens on ids, not on strings, so a long body is cut exactly wh
 tokenizer (XLM-R's `<s> A </s></s> B </s>`, BERT's `[CLS] A [SEP] B [SEP]`, KoBERT's).
 """
 import contextlib
+import hashlib
+import io
 from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from .cache import atomic_write_bytes
 from .errors import KornewsError
 
 
@@ -65,6 +70,40 @@ def _find(seq, sub, start, tok):
                        "(it does not encode 'a' and 'b' as separate segments)")
 
 
+def fingerprint(tok) -> bytes:
+    """What makes two tokenizers tokenise alike: the fast tokenizer's full JSON (vocabulary, normaliser,
+    added tokens), else the class and vocabulary."""
+    backend = getattr(tok, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tok.get_vocab().items()))
+    return f"{type(tok).__name__}\n{text}".encode("utf-8")
+
+
+def token_ids(tok, texts, cache_dir: Path | None = None) -> list[list[int]]:
+    """Token ids of each text, no special tokens. With `cache_dir`, kept on disk under a key of the tokenizer
+    and the texts, so a rerun on the same data (a new recipe, a resume) does not tokenise again."""
+    texts = list(texts)
+    if cache_dir is None:
+        with hf_quiet():  # whole bodies are longer than the model; windows() cuts them later
+            return tok(texts, add_special_tokens=False)["input_ids"] if texts else []
+    key = hashlib.sha256(fingerprint(tok))
+    for t in texts:
+        key.update(t.encode("utf-8") + b"\0")
+    path = Path(cache_dir) / f"{key.hexdigest()[:40]}.npz"
+    try:
+        with np.load(path) as z:
+            flat, ends = z["ids"], z["ends"]
+        return [flat[a:b].tolist() for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    except (OSError, ValueError, KeyError, EOFError):  # not cached yet, or a damaged file: tokenise afresh
+        pass
+    ids = token_ids(tok, texts)
+    ends = np.cumsum([len(i) for i in ids], dtype=np.int64)
+    buffer = io.BytesIO()
+    flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(ends[-1]) if len(ids) else 0)
+    np.savez(buffer, ids=flat, ends=ends)
+    atomic_write_bytes(path, buffer.getvalue())
+    return ids
+
+
 def windows(ids: list, room: int, strategy: str) -> list[list]:
     """Pick the body tokens that fit in `room`: the head, head and tail, or every consecutive chunk."""
     if len(ids) <= room:
@@ -79,15 +118,15 @@ def windows(ids: list, room: int, strategy: str) -> list[list]:
 
 
 def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head",
-           cluster_token_ids: list | None = None) -> dict:
+           cluster_token_ids: list | None = None, cache_dir: Path | None = None) -> dict:
     """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles.
 
     With `cluster_token_ids` (mode 4) each input starts with its article's cluster token; otherwise a
-    `cluster` column (mode 5) is carried per window for the model's cluster embedding."""
+    `cluster` column (mode 5) is carried per window for the model's cluster embedding. `cache_dir`: see
+    token_ids."""
     texts, pairs, clusters = inputs["text"], inputs.get("text_pair"), inputs.get("cluster")
-    with hf_quiet():  # whole bodies are longer than the model; windows() cuts them below
-        first = tok(list(texts), add_special_tokens=False)["input_ids"]
-        second = tok([p or "" for p in pairs], add_special_tokens=False)["input_ids"] if pairs is not None else None
+    first = token_ids(tok, texts, cache_dir)
+    second = token_ids(tok, [p or "" for p in pairs], cache_dir) if pairs is not None else None
     rows, types, docs, cl = [], [], [], []
     for d, a in enumerate(first):
         b = second[d] if second is not None else None

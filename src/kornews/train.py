@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import backbones, clusters, data, encode, model as model_mod, run as run_mod, runtime
+from . import backbones, cache, clusters, data, encode, model as model_mod, run as run_mod, runtime
 from .cache import atomic_dir, atomic_write_bytes
 from .errors import KornewsError
 
@@ -91,7 +91,7 @@ def prepare(cfg, clusterer=None) -> Prepared:
 
     def feats(frame):
         return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy,
-                             cluster_token_ids=token_ids)
+                             cluster_token_ids=token_ids, cache_dir=cache.home() / "tokens")
 
     return Prepared(model=model, tokenizer=tok, pad_id=template.pad_id, id2label=labels.id2label,
                     clusterer=clusterer, cluster_token_ids=token_ids,
