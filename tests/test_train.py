@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kornews import Classifier, config, train as train_mod
+from kornews import Classifier, config, model as model_mod, train as train_mod
 from kornews.cli import main
 from kornews.errors import KornewsError
 
 from conftest import SHARED
+
+real_cache_prefix = model_mod.cache_prefix
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
@@ -211,9 +213,13 @@ def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone):
     assert (tiny_run / "metrics.jsonl").read_text() == before
 
 
-def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path):
-    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None, freeze_layers=1)
+@pytest.mark.parametrize("cache_frozen", [True, False])
+def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path, cache_frozen, monkeypatch):
+    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None, freeze_layers=1, cache_frozen=cache_frozen)
+    calls = []
+    monkeypatch.setattr(model_mod, "cache_prefix", lambda *a, **k: calls.append(1) or real_cache_prefix(*a, **k))
     train_mod.train(cfg, tmp_path / "f", progress=False, log=lambda s: None)
+    assert len(calls) == (2 if cache_frozen else 0)  # train and val, computed once
     import torch
     from safetensors.torch import load_file
     before, after = load_file(tiny_backbone / "model.safetensors"), load_file(tmp_path / "f/model/model.safetensors")

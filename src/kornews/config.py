@@ -52,6 +52,7 @@ class TrainConfig:
     attention_dropout: float | None = 0.0  # 0 lets attention run fused: a 2x faster step (bench/step.py)
     freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
     freeze_layers: int = 8           # freeze the bottom N encoder layers too; their output is computed once
+    cache_frozen: bool = True        # false: run the frozen layers every step (with their dropout), as modes 4/5 must
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     # optimisation
     epochs: int = 4

@@ -190,7 +190,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
     model = p.model
     freeze(model, cfg)
-    if cfg.freeze_layers and cfg.mode <= 3:
+    if cfg.freeze_layers and cfg.cache_frozen and cfg.mode <= 3:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
             p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
