@@ -31,3 +31,21 @@ def test_build_carries_labels_and_inference_settings(tiny_backbone, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = model_mod.load(tmp_path)
     assert loaded.config.kornews == {"mode": 2, "max_len": 64} and not loaded.training
+
+
+def test_a_classifier_as_backbone_keeps_its_encoder_and_gets_a_fresh_head(tiny_backbone, tmp_path):
+    first = model_mod.build(str(tiny_backbone), {0: "a", 1: "b", 2: "c"}, seed=1)
+    with torch.no_grad():
+        first.classifier.weight.add_(1.0)  # as if trained
+    first.save_pretrained(tmp_path / "run")
+    # another label count: the head is rebuilt instead of a size-mismatch error
+    second = model_mod.build(str(tmp_path / "run"), {i: str(i) for i in range(5)}, seed=2)
+    assert second.classifier.weight.shape[0] == 5 and second.config.id2label[4] == "4"
+    query = "encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(second.bert.state_dict()[query], first.bert.state_dict()[query])
+    # the same count: still a fresh head, never the old labels' rows, and deterministic per seed
+    same = model_mod.build(str(tmp_path / "run"), {0: "x", 1: "y", 2: "z"}, seed=2)
+    again = model_mod.build(str(tmp_path / "run"), {0: "x", 1: "y", 2: "z"}, seed=2)
+    assert not torch.allclose(same.classifier.weight, first.classifier.weight)
+    assert torch.equal(same.classifier.weight, again.classifier.weight)
+    assert same.classifier.weight.std() < 0.1

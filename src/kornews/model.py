@@ -20,8 +20,9 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
     """A fresh classifier on top of `backbone` (a local dir or a Hub id)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
     try:
-        cfg = AutoConfig.from_pretrained(backbone, num_labels=len(id2label), id2label=id2label,
-                                         label2id={v: k for k, v in id2label.items()})
+        with encode.hf_quiet():  # a classifier backbone's own label count is about to be replaced
+            cfg = AutoConfig.from_pretrained(backbone, num_labels=len(id2label), id2label=id2label,
+                                             label2id={v: k for k, v in id2label.items()})
     except OSError as e:
         raise KornewsError(f"backbone {backbone!r} cannot be loaded: {str(e).splitlines()[0]}") from None
     if dropout is not None:
@@ -34,9 +35,33 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
     torch.manual_seed(seed)  # the head's init is part of the run's determinism
     try:
         with encode.hf_quiet():  # its load report only says that the new head is new
-            return AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg)
+            model = AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg,
+                                                                       ignore_mismatched_sizes=True)
     except OSError as e:
         raise KornewsError(f"backbone {backbone!r} cannot be loaded: {str(e).splitlines()[0]}") from None
+    if any(a.endswith("ForSequenceClassification") for a in cfg.architectures or ()):
+        # a classifier as backbone (a finished run, a Hub fine-tune): keep its encoder, never its head, whose
+        # rows meant other labels even where the count matches
+        _fresh_head(model, seed)
+    return model
+
+
+def _fresh_head(model, seed: int) -> None:
+    base = getattr(model, model.base_model_prefix)
+    generator = torch.Generator().manual_seed(seed)
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for child in model.children():
+            if child is base:
+                continue
+            for module in child.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.weight.normal_(0.0, std, generator=generator)
+                    if module.bias is not None:
+                        module.bias.zero_()
+                elif isinstance(module, torch.nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
 
 
 
