@@ -46,7 +46,8 @@ def main():
     ap.add_argument("--positions", default="cls,all", help="mode 5: where the cluster vector is added")
     ap.add_argument("--embedder", default="use")
     ap.add_argument("--out-dir", default="bench/runs")
-    ap.add_argument("--reuse", action="store_true", help="keep finished runs of an earlier call with the same arguments")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep finished runs of an earlier call with the same arguments")
     args, overrides = ap.parse_known_args()
     out = Path(args.out_dir)
     rows = [["3", "-", *train(out / "modes-3", ["--mode=3", *overrides], args.reuse)]]
