@@ -17,7 +17,7 @@ from common import table, write_section  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from kornews import baseline, data  # noqa: E402
+from kornews import baseline, data, inputs  # noqa: E402
 
 
 def main():
@@ -29,8 +29,8 @@ def main():
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     mode = int(cfg["mode"])
     tr, te = data.load_articles(cfg["train"], mode=mode), data.load_articles(args.test, mode=mode)
-    svm = baseline.tfidf_svm().fit(baseline.joined(data.mode_inputs(tr, mode)), tr["label"])
-    te = te.assign(tfidf=svm.predict(baseline.joined(data.mode_inputs(te, mode))))
+    svm = baseline.tfidf_svm().fit(baseline.joined(inputs.mode_inputs(tr, mode)), tr["label"])
+    te = te.assign(tfidf=svm.predict(baseline.joined(inputs.mode_inputs(te, mode))))
     ours = pd.read_csv(run / "predictions.csv", dtype=str, keep_default_na=False)[["id", "pred"]]
     te = te.merge(ours, on="id", how="inner", validate="one_to_one")
     ft_ok, tf_ok = te["pred"] == te["label"], te["tfidf"] == te["label"]

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from kornews.data import (DATASETS, Columns, LabelMap, data_home, detect_columns, info, load_articles,
-                          mode_inputs, read_table, resolve, stratified_split)
+                          read_table, resolve, stratified_split)
+from kornews.inputs import mode_inputs
 from kornews.errors import KornewsError
 
 KNEWS_CSV = ("id,title,cleanBody,category\n"

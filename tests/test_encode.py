@@ -62,26 +62,6 @@ def test_encode_carries_cluster_per_window(bert_tok):
     assert list(f["cluster"]) == [7] * 3 + [2]
 
 
-def test_batches_cover_everything_once_and_shard_evenly():
-    f = {"input_ids": [[1] * (i % 7 + 1) for i in range(103)]}
-    b = encode.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
-    assert sorted(np.concatenate(b).tolist()) == list(range(103))
-    again = encode.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
-    assert [x.tolist() for x in b] == [x.tolist() for x in again]
-    r0 = encode.batches(f, 8, shuffle=True, seed=3, shard=(0, 2))
-    r1 = encode.batches(f, 8, shuffle=True, seed=3, shard=(1, 2))
-    assert len(r0) == len(r1) and not set(np.concatenate(r0)) & set(np.concatenate(r1))
-
-
-def test_collate_pads_and_masks(bert_tok):
-    f = {"input_ids": [[2, 4, 3], [2, 4, 5, 6, 3]], "token_type_ids": [[0, 0, 0], [0, 0, 0, 1, 1]],
-         "doc": np.array([0, 1])}
-    batch = encode.collate(f, np.array([0, 1]), pad_id=0, labels=[5, 6])
-    assert batch["input_ids"].tolist() == [[2, 4, 3, 0, 0], [2, 4, 5, 6, 3]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
-    assert batch["labels"].tolist() == [5, 6]
-
-
 def test_token_ids_cache_round_trips_and_is_keyed_by_tokenizer_and_texts(bert_tok, tmp_path, monkeypatch):
     texts = [words(7), "", words(300, 3), "a b"]
     plain = encode.token_ids(bert_tok, texts)

@@ -160,7 +160,8 @@ def test_train_and_predict_through_the_kobert_path(standin, slices, tmp_path):
     cfg = tiny_cfg(slices, standin, epochs=1, test=None)
     train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     clf = Classifier.load(tmp_path / "run")
-    assert clf.template.pad_id == 1 and clf.template.prefix == (2,) and clf.template.pair_types
+    template = clf.featurizer.template
+    assert template.pad_id == 1 and template.prefix == (2,) and template.pair_types
     article = {"title": "국회 예산안", "body": "여야가 대립했다."}
     assert clf.predict([article])[0] in clf.labels
     # the run's saved tokenizer gives the same ids as the KoBERT adapter on the stand-in

@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import torch
 
 from kornews import backbones, encode, model as model_mod
+from kornews.inputs import InputSpec
 
 
 def _features(tok, template):
@@ -23,14 +26,20 @@ def test_cached_prefix_gives_the_full_models_logits(tiny_backbone):
     assert len(model_mod.encoder_layers(model)) == 2
 
 
-def test_build_carries_labels_and_inference_settings(tiny_backbone, tmp_path):
-    model = model_mod.build(str(tiny_backbone), {0: "경제", 1: "사회"}, dropout=0.2,
-                            inference={"mode": 2, "max_len": 64})
+def test_build_carries_labels_and_input_spec(tiny_backbone, tmp_path):
+    spec = InputSpec(mode=2, max_len=64, long_strategy="head")
+    model = model_mod.build(str(tiny_backbone), {0: "경제", 1: "사회"}, dropout=0.2, spec=spec)
     assert model.config.id2label == {0: "경제", 1: "사회"} and model.config.label2id == {"경제": 0, "사회": 1}
     assert model.config.hidden_dropout_prob == 0.2
-    model.save_pretrained(tmp_path)
+    model_mod.save(model, tmp_path)
     loaded = model_mod.load(tmp_path)
-    assert loaded.config.kornews == {"mode": 2, "max_len": 64} and not loaded.training
+    assert InputSpec.from_dict(loaded.config.kornews) == spec and not loaded.training
+    # stored compactly in bf16, loaded in the dtype asked for; the model in memory stays fp32
+    assert loaded.dtype == torch.float32 and model.dtype == torch.float32
+    assert model_mod.load(tmp_path, torch.bfloat16).dtype == torch.bfloat16
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"
+    for name, weight in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], weight.to(torch.bfloat16).float())
 
 
 def test_a_classifier_as_backbone_keeps_its_encoder_and_gets_a_fresh_head(tiny_backbone, tmp_path):
@@ -49,3 +58,23 @@ def test_a_classifier_as_backbone_keeps_its_encoder_and_gets_a_fresh_head(tiny_b
     assert not torch.allclose(same.classifier.weight, first.classifier.weight)
     assert torch.equal(same.classifier.weight, again.classifier.weight)
     assert same.classifier.weight.std() < 0.1
+
+
+def test_batches_cover_everything_once_and_shard_evenly():
+    f = {"input_ids": [[1] * (i % 7 + 1) for i in range(103)]}
+    b = model_mod.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
+    assert sorted(np.concatenate(b).tolist()) == list(range(103))
+    again = model_mod.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
+    assert [x.tolist() for x in b] == [x.tolist() for x in again]
+    r0 = model_mod.batches(f, 8, shuffle=True, seed=3, shard=(0, 2))
+    r1 = model_mod.batches(f, 8, shuffle=True, seed=3, shard=(1, 2))
+    assert len(r0) == len(r1) and not set(np.concatenate(r0)) & set(np.concatenate(r1))
+
+
+def test_collate_pads_and_masks():
+    f = {"input_ids": [[2, 4, 3], [2, 4, 5, 6, 3]], "token_type_ids": [[0, 0, 0], [0, 0, 0, 1, 1]],
+         "doc": np.array([0, 1])}
+    batch = model_mod.collate(f, np.array([0, 1]), pad_id=0, labels=[5, 6])
+    assert batch["input_ids"].tolist() == [[2, 4, 3, 0, 0], [2, 4, 5, 6, 3]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert batch["labels"].tolist() == [5, 6]

@@ -68,8 +68,9 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
         # the cluster rows moved away from their initialisation while every other row stayed frozen
         fresh = model_mod.build(str(tiny_backbone), {0: "a"})
         ids = model_mod.add_cluster_tokens(fresh, backbones.load_tokenizer(tiny_backbone), 3)
-        before = fresh.get_input_embeddings().weight.detach()
-        after = clf.model.get_input_embeddings().weight.detach()
+        # the run stores bf16: compare with the initial rows as they would be stored
+        before = fresh.get_input_embeddings().weight.detach().to(torch.bfloat16).float()
+        after = model_mod.load(cluster_run / "model").get_input_embeddings().weight.detach()
         assert ids == clf.cluster_token_ids
         assert not torch.allclose(before[ids], after[ids])
         others = torch.ones(len(after), dtype=torch.bool)
@@ -100,14 +101,14 @@ def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backb
         p.model.rows += torch.randn_like(p.model.rows)  # as if trained (a uniform shift would vanish in LayerNorm)
         wrapped = p.model(**batch).logits
         assert (wrapped - model_mod.hf(p.model)(**batch).logits).abs().max() > 1e-6
-        model_mod.hf(p.model).get_input_embeddings().weight[p.cluster_token_ids] = p.model.rows
+        model_mod.hf(p.model).get_input_embeddings().weight[p.featurizer.cluster_token_ids] = p.model.rows
         plain = model_mod.hf(p.model)(**batch).logits
     torch.testing.assert_close(wrapped, plain)
 
 
 def encode_batch(p):
-    from kornews import encode
-    return encode.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
+    from kornews import model as model_mod
+    return model_mod.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
 
 
 def test_out_of_range_cluster_id(cluster_run, slices):

@@ -11,6 +11,6 @@ def tfidf_svm(ngrams=(1, 3), C=1.0):
 
 
 def joined(inputs: dict) -> list[str]:
-    """One string per article from data.mode_inputs (title and body separated by a newline)."""
+    """One string per article from inputs.mode_inputs (title and body separated by a newline)."""
     pairs = inputs.get("text_pair") or [None] * len(inputs["text"])
     return [a if not b else f"{a}\n{b}" for a, b in zip(inputs["text"], pairs)]

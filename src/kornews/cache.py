@@ -11,6 +11,14 @@ def home() -> Path:
     return Path(os.environ.get("KORNEWS_HOME") or Path.home() / ".cache" / "kornews")
 
 
+def _umasked(mode: int) -> int:
+    """`mode` under the process umask: what a plain open()/mkdir() would give (mkstemp/mkdtemp give 0600/0700,
+    which a service running as another user cannot read)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path):
     """Yield a temporary sibling directory; on success it replaces `target` by renames.
@@ -21,6 +29,7 @@ def atomic_dir(target: Path):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    os.chmod(tmp, _umasked(0o777))
     try:
         yield tmp
         old = target.with_name(f".old-{target.name}-{tmp.name[-8:]}")
@@ -38,6 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, _umasked(0o666))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

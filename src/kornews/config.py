@@ -124,8 +124,9 @@ def _build(cls, values: dict, prefix=""):
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
+    from .inputs import MODES  # the table of modes imports this module's dataclasses
     checks = [
-        (cfg.mode in (1, 2, 3, 4, 5), f"mode must be 1-5, got {cfg.mode}"),
+        (cfg.mode in MODES, f"mode must be one of {', '.join(map(str, MODES))}, got {cfg.mode}"),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),

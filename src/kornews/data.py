@@ -1,6 +1,6 @@
-"""The data layer: read news tables, normalize them into articles, and turn articles into model inputs.
+"""The data layer: read news tables and normalize them into articles (how articles become model input: `inputs`).
 
-Pure core: `Columns`, `mode_inputs`, `LabelMap`, `stratified_split`, `detect_columns`, `describe`.
+Pure core: `Columns`, `LabelMap`, `stratified_split`, `detect_columns`, `describe`.
 I/O edges: `read_table`, `resolve`, `load_articles`, `info`.
 
 Every user-facing problem is a one-line `KornewsError` naming the file (and row or line). Recoverable
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import inputs
 from .config import Columns  # noqa: F401  (re-exported: data.Columns is the public name)
 from .errors import KornewsError
 
@@ -215,13 +216,8 @@ def _hint(role: str, header, columns: Columns) -> str:
 
 # --- articles ---------------------------------------------------------------------------------------
 
-MODE_ROLES = {1: ("body",), 2: ("title",), 3: ("title", "body"), 4: ("title", "body"), 5: ("title", "body")}
-MODES_TEXT = "1 (body), 2 (title), 3 (title+body pair), 4 or 5 (title+body pair with the run's clusters)"
-
-
 def check_mode(mode) -> int:
-    if isinstance(mode, bool) or mode not in MODE_ROLES:
-        raise KornewsError(f"invalid mode {mode!r}: choose {MODES_TEXT}")
+    inputs.mode(mode)
     return int(mode)
 
 
@@ -250,7 +246,7 @@ def normalize(df: pd.DataFrame, columns: Columns, *, mode, labeled=True, max_cha
     if not (isinstance(max_chars, int) and max_chars > 0):
         raise KornewsError(f"max_chars must be a positive whole number, got {max_chars!r}")
     name = df.attrs.get("source", "<table>")
-    roles = MODE_ROLES[mode] + (("label",) if labeled else ())
+    roles = inputs.MODES[mode].fields + (("label",) if labeled else ())
     _require(df, columns, roles, mode, name)
     if df.empty:
         raise KornewsError(f"{name}: no data rows (only a header)")
@@ -268,7 +264,7 @@ def normalize(df: pd.DataFrame, columns: Columns, *, mode, labeled=True, max_cha
         out["cluster"] = _texts(df["cluster"])
     out["row"] = rows
 
-    used = [r for r in ("title", "body") if r in MODE_ROLES[mode]]
+    used = [r for r in ("title", "body") if r in inputs.MODES[mode].fields]
     what = " and ".join(getattr(columns, r) for r in used)
     empty = np.logical_and.reduce([out[r] == "" for r in used])
     if empty.all():
@@ -321,28 +317,6 @@ def _require(df: pd.DataFrame, columns: Columns, roles, mode: int, name: str) ->
     mapping = " ".join(_hint(r, header, columns) for r in missing)
     raise KornewsError(f"{name}: missing column{'s' * (len(missing) > 1)} {names} needed {' and '.join(needs)} "
                        f"(found: {found}); map {'them' if len(missing) > 1 else 'it'} with {mapping}")
-
-
-def mode_inputs(df: pd.DataFrame, mode) -> dict:
-    """Model inputs of normalized articles for a mode: {"text", "text_pair", "cluster"}.
-
-    mode 1: text = body; 2: text = title; 3: text = title, text_pair = body; 4 and 5: as 3 plus the
-    `cluster` column as ints. In modes 3-5 a row with only one of title and body has that as its text
-    and None as its pair (never an empty pair), so `text_pair` is a list[str | None]. Features are
-    never concatenated into one string: the tokenizer sees a real pair.
-    """
-    mode = check_mode(mode)
-    if mode in (1, 2):
-        return {"text": list(df["body" if mode == 1 else "title"]), "text_pair": None, "cluster": None}
-    titles, bodies = list(df["title"]), list(df["body"])
-    cluster = None
-    if mode in (4, 5):
-        if "cluster" not in df:
-            raise KornewsError(f"mode {mode} needs a cluster column; it is filled by the run's clusterer")
-        cluster = [int(c) for c in df["cluster"]]
-    return {"text": [t or b for t, b in zip(titles, bodies)],
-            "text_pair": [b if t and b else None for t, b in zip(titles, bodies)],
-            "cluster": cluster}
 
 
 # --- labels -----------------------------------------------------------------------------------------
@@ -534,11 +508,13 @@ def _header(path: Path) -> list[str]:
             import pyarrow.parquet
             return pyarrow.parquet.read_schema(path).names
         with open(path, "rb") as f:
-            line = f.readline(1 << 16).decode("utf-8-sig", errors="replace").strip()
+            head = f.read(1 << 16).decode("utf-8-sig", errors="replace")
+        # the first line by any convention: \n, \r\n, or a classic Mac's bare \r
+        line = re.split(r"\r\n|\r|\n", head, maxsplit=1)[0].strip()
         if line.startswith("{"):
             return list(json.loads(line))
         return next(csv.reader([line], delimiter="\t" if "\t" in line else ","), [])
-    except (OSError, ValueError):
+    except (OSError, ValueError, csv.Error):
         return []
 
 

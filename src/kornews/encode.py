@@ -1,4 +1,4 @@
-"""Articles → model inputs: the tokenizer's special-token template, long-article strategies, padded batches.
+"""Texts → features: the tokenizer's special-token template, token ids (cached on disk), long-article windows.
 
 Token selection happens on ids, not on strings, so a long body is cut exactly where we say, for any
 tokenizer (XLM-R's `<s> A </s></s> B </s>`, BERT's `[CLS] A [SEP] B [SEP]`, KoBERT's).
@@ -11,7 +11,6 @@ from itertools import chain
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers.utils import logging as hf_logging
 
 from .cache import atomic_write_bytes
@@ -119,7 +118,7 @@ def windows(ids: list, room: int, strategy: str) -> list[list]:
 
 def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head",
            cluster_token_ids: list | None = None, cache_dir: Path | None = None) -> dict:
-    """`inputs` from data.mode_inputs → features: one row per window, `doc` maps windows to articles.
+    """`inputs` from inputs.mode_inputs → features: one row per window, `doc` maps windows to articles.
 
     With `cluster_token_ids` (mode 4) each input starts with its article's cluster token; otherwise a
     `cluster` column (mode 5) is carried per window for the model's cluster embedding. `cache_dir`: see
@@ -150,50 +149,3 @@ def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = 
     if cl:
         features["cluster"] = np.asarray(cl, dtype=np.int64)
     return features
-
-
-def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_length=False, shard=(0, 1)):
-    """Index batches; length grouping sorts within shuffled pools of 50 batches so padding stays small."""
-    n = len(features["input_ids"])
-    order = np.arange(n)
-    if shuffle:
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        if group_by_length:
-            lengths = np.array([len(r) for r in features["input_ids"]])
-            pool = batch_size * 50
-            order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")]
-                                    for p in np.array_split(order, max(1, -(-n // pool)))])
-    out = [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    if shuffle:
-        out = [out[i] for i in np.random.default_rng(seed + 1).permutation(len(out))]
-    rank, world = shard
-    if world > 1:  # every rank gets the same number of batches, so DDP's all-reduce never waits forever
-        if len(out) < world:
-            raise KornewsError(f"{n} training inputs make {len(out)} batches, fewer than the {world} processes")
-        out = out[: len(out) - len(out) % world][rank::world]
-    return out
-
-
-def collate(features: dict, idx, pad_id: int, labels=None) -> dict:
-    rows = [features["input_ids"][i] for i in idx]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for k, i in enumerate(idx):
-        r = features["input_ids"][i]
-        ids[k, :len(r)] = torch.tensor(r)
-        types[k, :len(r)] = torch.tensor(features["token_type_ids"][i])
-        mask[k, :len(r)] = 1
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    if "hidden" in features:  # cached lower-layer states replace the ids (see model.cache_prefix)
-        hidden = torch.zeros((len(rows), width, features["hidden"][idx[0]].shape[-1]))
-        for k, i in enumerate(idx):
-            hidden[k, :len(features["hidden"][i])] = features["hidden"][i].float()
-        batch = {"inputs_embeds": hidden, "attention_mask": mask}
-    if "cluster" in features:
-        batch["cluster_ids"] = torch.as_tensor(features["cluster"][idx])
-    if labels is not None:
-        batch["labels"] = torch.as_tensor(np.asarray(labels)[features["doc"][idx]], dtype=torch.long)
-    return batch

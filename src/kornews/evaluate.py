@@ -9,7 +9,7 @@ from .predict import Classifier, predictions_frame
 def load_for(clf: Classifier, source: str, *, labeled: bool, encoding=None, split="test"):
     """Read `source` with the columns the run was trained with (or the dataset's own)."""
     path, default_cols = data.resolve(source, split)
-    cols = clf.columns if clf.settings.get("columns") else default_cols
+    cols = clf.spec.columns or default_cols
     return data.load_articles(path, cols, mode=clf.mode, labeled=labeled, encoding=encoding)
 
 

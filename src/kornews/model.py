@@ -1,8 +1,10 @@
-"""The classifier: a Hugging Face encoder with a sequence-classification head, and its save/load.
+"""The classifier: a Hugging Face encoder with a sequence-classification head, its mode 4/5 wrappers, its
+save/load, and features → logits (batching and collation live here).
 
-The saved `config.json` carries `id2label`/`label2id` and a `kornews` block (mode, max_len, long-article
-strategy, columns), so a model directory alone says how to feed it: a mode 1–3 model loads with plain
-`AutoModelForSequenceClassification`.
+The saved `config.json` carries `id2label`/`label2id` and a `kornews` block (the run's `inputs.InputSpec`),
+so a model directory alone says how to feed it: a mode 1–4 model loads with plain
+`AutoModelForSequenceClassification`. Weights are saved in bf16 (half the size; predictions agree: see
+docs/benchmarks.md) and loaded in the dtype the engine asks for.
 """
 import contextlib
 from pathlib import Path
@@ -11,12 +13,11 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from . import encode
+from . import encode, inputs
 from .errors import KornewsError
 
 
-def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, inference: dict | None = None,
-          seed: int = 0):
+def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, spec=None, seed: int = 0):
     """A fresh classifier on top of `backbone` (a local dir or a Hub id)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
     try:
@@ -31,7 +32,7 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
                 setattr(cfg, key, dropout)
     if attention_dropout is not None and hasattr(cfg, "attention_probs_dropout_prob"):
         cfg.attention_probs_dropout_prob = attention_dropout
-    cfg.kornews = dict(inference or {})
+    cfg.kornews = spec.to_dict() if spec is not None else {}
     torch.manual_seed(seed)  # the head's init is part of the run's determinism
     try:
         with encode.hf_quiet():  # its load report only says that the new head is new
@@ -68,15 +69,11 @@ def _fresh_head(model, seed: int) -> None:
 CLUSTER_TABLE = "cluster_embeddings.safetensors"
 
 
-def cluster_tokens(k: int) -> list[str]:
-    return [f"[C{i}]" for i in range(k)]
-
-
 def add_cluster_tokens(model, tokenizer, k: int) -> list[int]:
     """Mode 4: special tokens [C0]..[Ck-1], their embedding rows set to the mean row plus a little noise
     (an "average word" that each cluster then moves away from). Returns their ids."""
-    tokenizer.add_tokens(cluster_tokens(k), special_tokens=True)
-    ids = tokenizer.convert_tokens_to_ids(cluster_tokens(k))
+    tokenizer.add_tokens(inputs.cluster_tokens(k), special_tokens=True)
+    ids = tokenizer.convert_tokens_to_ids(inputs.cluster_tokens(k))
     if max(ids) >= model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
     weight = model.get_input_embeddings().weight
@@ -112,11 +109,10 @@ class ClusterTokens(torch.nn.Module):
         embeds = torch.where((slot >= 0)[..., None], own, embeds)
         return self.inner(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
-    def save_pretrained(self, directory) -> None:
+    def write_back(self) -> None:
         with torch.no_grad():
             self.inner.get_input_embeddings().weight[self.token_ids] = self.rows.to(
                 self.inner.get_input_embeddings().weight.dtype)
-        self.inner.save_pretrained(directory)
 
 
 class ClusterEmbedding(torch.nn.Module):
@@ -147,10 +143,6 @@ class ClusterEmbedding(torch.nn.Module):
         embeds = embeds + add * where[..., None].to(embeds.dtype)
         return self.inner(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
-    def save_pretrained(self, directory) -> None:
-        from safetensors.torch import save_file
-        self.inner.save_pretrained(directory)
-        save_file({"weight": self.table.weight.detach().contiguous()}, str(Path(directory) / CLUSTER_TABLE))
 
 
 def hf(model):
@@ -160,31 +152,63 @@ def hf(model):
 
 
 def max_positions(model) -> int:
-    config = hf(model).config
+    """Longest input the model takes (`model`: a model or its config)."""
+    config = getattr(hf(model), "config", model)
     limit = int(getattr(config, "max_position_embeddings", 512))
     if config.model_type in ("roberta", "xlm-roberta", "camembert"):  # positions start after the padding id
         limit -= (config.pad_token_id or 0) + 1
     return limit
 
 
-def load(model_dir):
+def wrap(model, spec, tokenizer):
+    """The model a mode trains: mode 4 adds its cluster tokens to `tokenizer` and the model, mode 5 its table."""
+    wrapper = spec.mode_row.wrapper
+    if wrapper == "token":
+        return ClusterTokens(model, add_cluster_tokens(model, tokenizer, spec.clusters.k))
+    if wrapper == "embedding":
+        return ClusterEmbedding(model, spec.clusters.k, spec.clusters.position)
+    return model
+
+
+def save(model, directory, dtype=torch.bfloat16) -> None:
+    """save_pretrained in `dtype` (the model in memory is untouched), plus mode 5's cluster table."""
+    from safetensors.torch import save_file
+    model = getattr(model, "module", model)
+    if isinstance(model, ClusterTokens):
+        model.write_back()  # the saved model is a plain classifier whose table holds the cluster rows
+    inner = hf(model)
+    state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in inner.state_dict().items()}
+    kept = inner.config.dtype
+    try:
+        inner.save_pretrained(directory, state_dict=state)
+        inner.config.dtype = str(dtype).removeprefix("torch.")  # save_pretrained wrote the in-memory dtype
+        inner.config.save_pretrained(directory)
+    finally:
+        inner.config.dtype = kept
+    if isinstance(model, ClusterEmbedding):
+        save_file({"weight": model.table.weight.detach().float().contiguous()}, str(Path(directory) / CLUSTER_TABLE))
+
+
+def load(model_dir, dtype=torch.float32):
+    """A saved classifier in eval mode, in `dtype`, wrapped as its mode needs at inference (mode 5's table;
+    mode 4's cluster rows are already in the embedding table)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise KornewsError(f"{model_dir}: no model here (config.json missing)")
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
     except (OSError, ValueError) as e:
         raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
-    settings = getattr(model.config, "kornews", None) or {}
-    if settings.get("mode") == 5:
+    spec = inputs.InputSpec.from_dict(getattr(model.config, "kornews", None), max_positions(model))
+    if spec.mode_row.wrapper == "embedding":
         from safetensors.torch import load_file
-        clusters = settings.get("clusters") or {}
         try:
             table = load_file(str(model_dir / CLUSTER_TABLE))["weight"]
         except (OSError, KeyError) as e:
             raise KornewsError(f"{model_dir / CLUSTER_TABLE}: mode 5 cluster table missing or corrupt ({e})") from None
-        model = ClusterEmbedding(model, table.shape[0], clusters.get("position", "cls"))
+        model = ClusterEmbedding(model, table.shape[0], spec.clusters.position)
         model.table.weight.data.copy_(table)
+        model.to(dtype)
     model.eval()
     return model
 
@@ -226,28 +250,90 @@ def forward(model, batch: dict, prefix: int = 0):
         return model(**batch).logits
 
 
+# --- features → logits ------------------------------------------------------------------------------
+
+def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_length=False, shard=(0, 1)):
+    """Index batches. Unshuffled (inference), longest first, so each batch pads only to its own longest row
+    (callers put results back by index). Shuffled, length grouping sorts within shuffled pools of 50 batches
+    so padding stays small."""
+    n = len(features["input_ids"])
+    lengths = np.array([len(r) for r in features["input_ids"]], dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    if shuffle:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+        if group_by_length:
+            pool = batch_size * 50
+            order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")]
+                                    for p in np.array_split(order, max(1, -(-n // pool)))])
+    out = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle:
+        out = [out[i] for i in np.random.default_rng(seed + 1).permutation(len(out))]
+    rank, world = shard
+    if world > 1:  # every rank gets the same number of batches, so DDP's all-reduce never waits forever
+        if len(out) < world:
+            raise KornewsError(f"{n} training inputs make {len(out)} batches, fewer than the {world} processes")
+        out = out[: len(out) - len(out) % world][rank::world]
+    return out
+
+
+def collate(features: dict, idx, pad_id: int, labels=None) -> dict:
+    rows = [features["input_ids"][i] for i in idx]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, i in enumerate(idx):
+        r = features["input_ids"][i]
+        ids[k, :len(r)] = torch.tensor(r)
+        types[k, :len(r)] = torch.tensor(features["token_type_ids"][i])
+        mask[k, :len(r)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if "hidden" in features:  # cached lower-layer states replace the ids (see model.cache_prefix)
+        hidden = torch.zeros((len(rows), width, features["hidden"][idx[0]].shape[-1]))
+        for k, i in enumerate(idx):
+            hidden[k, :len(features["hidden"][i])] = features["hidden"][i].float()
+        batch = {"inputs_embeds": hidden, "attention_mask": mask}
+    if "cluster" in features:
+        batch["cluster_ids"] = torch.as_tensor(features["cluster"][idx])
+    if labels is not None:
+        batch["labels"] = torch.as_tensor(np.asarray(labels)[features["doc"][idx]], dtype=torch.long)
+    return batch
+
+
 @torch.no_grad()
 def cache_prefix(model, features: dict, layers: int, pad_id: int, batch_size: int) -> dict:
     """Features plus the (frozen) output of the bottom `layers` layers per window, stored in float16."""
     model.eval()
     hidden = [None] * len(features["input_ids"])
     with layer_slice(model, 0, layers) as base:
-        for idx in encode.batches(features, batch_size):
-            out = base(**encode.collate(features, idx, pad_id)).last_hidden_state.to(torch.float16)
+        for idx in batches(features, batch_size):
+            out = base(**collate(features, idx, pad_id)).last_hidden_state.to(torch.float16)
             for k, i in enumerate(idx):
                 hidden[i] = out[k, :len(features["input_ids"][i])].clone()
     return {**features, "hidden": hidden, "prefix": layers}
 
 
-@torch.no_grad()
-def doc_logits(model, features: dict, pad_id: int, batch_size: int) -> np.ndarray:
-    """Logits per article: the mean over its windows (one window unless long_strategy is chunks)."""
-    model.eval()
+def doc_logits_with(fn, features: dict, pad_id: int, batch_size: int, progress=None) -> np.ndarray:
+    """Logits per article, the mean over its windows (one window unless long_strategy is chunks); `fn` maps a
+    collated batch to window logits. Rows go back to their articles by index, so input order is kept."""
     n_docs = int(features["doc"].max()) + 1 if len(features["doc"]) else 0
-    total = np.zeros((n_docs, model.config.num_labels), dtype=np.float64)
-    for idx in encode.batches(features, batch_size):
-        batch = encode.collate(features, idx, pad_id)
-        out = forward(model, batch, features.get("prefix", 0)).float().numpy()
+    total = None
+    for idx in batches(features, batch_size):
+        out = np.asarray(fn(collate(features, idx, pad_id)), dtype=np.float64)
+        total = np.zeros((n_docs, out.shape[1])) if total is None else total
         np.add.at(total, features["doc"][idx], out)
+        if progress is not None:
+            progress(len(idx))
+    if total is None:
+        return np.zeros((0, 0), dtype=np.float32)
     counts = np.bincount(features["doc"], minlength=n_docs)[:, None]
     return (total / np.maximum(counts, 1)).astype(np.float32)
+
+
+@torch.no_grad()
+def doc_logits(model, features: dict, pad_id: int, batch_size: int) -> np.ndarray:
+    """Logits per article of a model in training (cached prefix features allowed)."""
+    model.eval()
+    prefix = features.get("prefix", 0)
+    return doc_logits_with(lambda batch: forward(model, batch, prefix).float().numpy(), features, pad_id, batch_size)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import backbones, data, encode, model as model_mod, run as run_mod
+from . import backbones, data, engine as engine_mod, model as model_mod, run as run_mod
 from .errors import KornewsError
 
 
@@ -17,54 +17,48 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """`Classifier.load(run).predict(articles)`; articles are dicts with title/body, strings, or a frame."""
+    """`Classifier.load(run).predict(articles)`; articles are dicts with title/body, strings, or a frame.
 
-    def __init__(self, model, tokenizer, clusterer=None, batch_size=32):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.clusterer = clusterer
-        self.batch_size = batch_size
-        self.settings = dict(getattr(model.config, "kornews", None) or {})
-        self.mode = int(self.settings.get("mode", 3))
-        self.k = int((self.settings.get("clusters") or {}).get("k", 0))
-        self.template = encode.Template.from_tokenizer(tokenizer)
-        self.cluster_token_ids = (tokenizer.convert_tokens_to_ids(model_mod.cluster_tokens(self.k))
-                                  if self.mode == 4 else None)
+    Composition: the run's `Featurizer` turns articles into features, an `engine` turns features into
+    logits (the fastest the run has unless `engine=` names one; `.engine.name` says which)."""
+
+    def __init__(self, featurizer, engine, labels, batch_size=32):
+        self.featurizer, self.engine, self.labels, self.batch_size = featurizer, engine, list(labels), batch_size
 
     @classmethod
-    def load(cls, path, **kwargs) -> "Classifier":
-        """`path` is a run directory or its model/ directory."""
+    def load(cls, path, engine="auto", threads=None, batch_size=32) -> "Classifier":
+        """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
+        (`runtime.threads_for(workers)` when several processes predict side by side)."""
+        from transformers import AutoConfig
+        from .inputs import Featurizer, InputSpec
         path = Path(path)
-        model_dir = path / run_mod.MODEL if (path / run_mod.MODEL).is_dir() else path
+        run_dir = path if (path / run_mod.MODEL).is_dir() else None
+        model_dir = path / run_mod.MODEL if run_dir is not None else path
         if not (model_dir / "config.json").is_file():
             raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
-        model = model_mod.load(model_dir)
+        try:
+            config = AutoConfig.from_pretrained(model_dir)
+        except (OSError, ValueError) as e:
+            raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
+        spec = InputSpec.from_dict(getattr(config, "kornews", None), model_mod.max_positions(config))
         clusterer = None
-        if (getattr(model.config, "kornews", None) or {}).get("mode") in (4, 5):
+        if spec.mode_row.clusters:
             from .clusters import Clusterer
             clusterer = Clusterer.load(model_dir.parent / run_mod.CLUSTERER)
-        return cls(model, backbones.load_tokenizer(model_dir), clusterer=clusterer, **kwargs)
+        featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
+        labels = [config.id2label[i] for i in range(len(config.id2label))]
+        return cls(featurizer, engine_mod.load(run_dir, model_dir, engine, threads), labels, batch_size)
 
-    def with_clusters(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Modes 4 and 5: the run's clusterer assigns new articles; a given cluster column must fit k."""
-        if "cluster" not in df:
-            from .clusters import article_text
-            return df.assign(cluster=self.clusterer.predict(article_text(df)))
-        bad = (df["cluster"] < 0) | (df["cluster"] >= self.k)
-        if bad.any():
-            raise KornewsError(f"cluster id {int(df['cluster'][bad].iloc[0])} is out of range for this run "
-                               f"(k={self.k}: ids 0-{self.k - 1}); drop the column to let the run assign clusters")
-        return df
-
-    @property
-    def labels(self) -> list[str]:
-        id2label = self.model.config.id2label
-        return [id2label[i] for i in range(len(id2label))]
+    # what the featurizer and engine hold, under the names users of a classifier look for
+    spec = property(lambda self: self.featurizer.spec)
+    mode = property(lambda self: self.featurizer.spec.mode)
+    tokenizer = property(lambda self: self.featurizer.tokenizer)
+    cluster_token_ids = property(lambda self: self.featurizer.cluster_token_ids)
+    model = property(lambda self: getattr(self.engine, "model", None))
 
     @property
     def columns(self) -> data.Columns:
-        cols = self.settings.get("columns")
-        return data.Columns(**cols) if cols else data.Columns()
+        return self.spec.columns or data.Columns()
 
     def frame(self, articles) -> pd.DataFrame:
         """Normalise articles to the data layer's frame (title, body[, cluster]).
@@ -78,7 +72,7 @@ class Classifier:
         cols, rows = self.columns, []
         for i, a in enumerate(articles):
             if isinstance(a, str):
-                a = {"title": a} if self.mode == 2 else {"body": a}
+                a = {"title": a} if self.spec.mode_row.fields == ("title",) else {"body": a}
             title, body = a.get("title", a.get(cols.title)), a.get("body", a.get(cols.body))
             if title is None and body is None:
                 raise KornewsError(f"article {i}: no title or body (keys: {', '.join(map(str, a)) or 'none'})")
@@ -88,21 +82,27 @@ class Classifier:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def predict_proba(self, articles, progress=False) -> np.ndarray:
-        df = self.frame(articles)
+    def classify(self, articles, progress=False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities per article, cluster id per article in modes 4/5 else None), in input order."""
+        df = self.featurizer.with_clusters(self.frame(articles))
         if df.empty:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        if self.mode in (4, 5):
-            df = self.with_clusters(df)
+            return np.zeros((0, len(self.labels)), dtype=np.float32), None
         probs = []
-        step = 512  # encode in slices so a huge file streams with bounded memory
-        for start in tqdm(range(0, len(df), step), disable=not progress, desc="predict", unit_scale=step):
-            part = df.iloc[start:start + step]
-            feats = encode.encode(self.tokenizer, self.template, data.mode_inputs(part, self.mode),
-                                  int(self.settings.get("max_len", 256)),
-                                  self.settings.get("long_strategy", "head"), self.cluster_token_ids)
-            probs.append(_softmax(model_mod.doc_logits(self.model, feats, self.template.pad_id, self.batch_size)))
-        return np.concatenate(probs)
+        step = 1024  # featurize in slices so a huge file streams with bounded memory
+        with tqdm(total=len(df), disable=not progress, desc="predict", unit=" articles", file=sys.stderr,
+                  mininterval=0.5 if sys.stderr.isatty() else 10) as bar:
+            for start in range(0, len(df), step):
+                part = df.iloc[start:start + step]
+                feats = self.featurizer(part)
+                per_window = len(part) / max(1, len(feats["input_ids"]))
+                logits = model_mod.doc_logits_with(self.engine, feats, self.featurizer.pad_id, self.batch_size,
+                                                   progress=lambda n: bar.update(n * per_window))
+                probs.append(_softmax(logits))
+        clusters = df["cluster"].to_numpy() if "cluster" in df and self.spec.mode_row.clusters else None
+        return np.concatenate(probs), clusters
+
+    def predict_proba(self, articles, progress=False) -> np.ndarray:
+        return self.classify(articles, progress)[0]
 
     def predict(self, articles) -> list[str]:
         labels = self.labels
@@ -110,11 +110,13 @@ class Classifier:
 
 
 def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False) -> pd.DataFrame:
-    probs = clf.predict_proba(df, progress=progress)
+    probs, clusters = clf.classify(df, progress=progress)
     labels = clf.labels
     out = pd.DataFrame({"id": df["id"].to_numpy(), "pred": [labels[i] for i in probs.argmax(1)]})
     if "label" in df:
         out.insert(1, "label", df["label"].to_numpy())
+    if clusters is not None:
+        out["cluster"] = clusters
     for j, name in enumerate(labels):
         out[f"p_{name}"] = probs[:, j].round(6)
     return out

@@ -1,4 +1,5 @@
-"""Process-level settings for CPU training: whether to run matmuls in bf16."""
+"""Process-level settings for CPU work: whether matmuls run in bf16, and how many threads a process takes."""
+import os
 
 
 def bf16_supported() -> bool:
@@ -10,8 +11,25 @@ def bf16_supported() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
+def use_bf16(precision: str) -> bool:
+    return precision == "bf16" or (precision == "auto" and bf16_supported())
+
+
 def autocast(precision: str):
     """The training forward's autocast context for a config's `precision`."""
     import torch
-    enabled = precision == "bf16" or (precision == "auto" and bf16_supported())
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(precision))
+
+
+def cores() -> int:
+    """Cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_for(workers: int = 1) -> int:
+    """Each of `workers` processes' share of the cores: two torch processes that each take every core slow
+    each other about tenfold here (measured), so shares never overlap."""
+    return max(1, cores() // max(1, int(workers)))

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import backbones, cache, clusters, data, encode, model as model_mod, run as run_mod, runtime
+from . import backbones, cache, clusters, data, inputs, model as model_mod, run as run_mod, runtime
 from .cache import atomic_dir, atomic_write_bytes
 from .errors import KornewsError
 
@@ -38,23 +38,14 @@ class Prepared:
     val_y: np.ndarray
     test: dict | None
     test_y: np.ndarray | None
+    featurizer: object     # inputs.Featurizer: the same article → features path predict uses
     clusterer: object = None        # modes 4 and 5
-    cluster_token_ids: list | None = None  # mode 4
 
 
 def load_split(source: str, split: str, cfg, labeled=True):
     path, default_cols = data.resolve(source, split)
     return data.load_articles(path, cfg.columns or default_cols, mode=cfg.mode, labeled=labeled,
                               encoding=cfg.encoding)
-
-
-def inference_settings(cfg) -> dict:
-    """What predict needs to feed the model as it was trained; saved inside model/config.json."""
-    settings = {"mode": cfg.mode, "max_len": cfg.max_len, "long_strategy": cfg.long_strategy,
-                "columns": dataclasses.asdict(cfg.columns) if cfg.columns else None}
-    if cfg.mode in (4, 5):
-        settings["clusters"] = dataclasses.asdict(cfg.clusters)
-    return settings
 
 
 def prepare(cfg, clusterer=None) -> Prepared:
@@ -67,34 +58,26 @@ def prepare(cfg, clusterer=None) -> Prepared:
     test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
     test_y = (np.asarray(labels.encode(test_df["label"], source=cfg.test, rows=test_df["row"]))
               if test_df is not None else None)
-    if cfg.mode in (4, 5):  # fitted on the training split only; val and test are assigned like new articles
-        if clusterer is None:
-            clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
-            clusterer.fit(clusters.article_text(tr))
-        tr, va = (f.assign(cluster=clusterer.predict(clusters.article_text(f))) for f in (tr, va))
-        if test_df is not None:
-            test_df = test_df.assign(cluster=clusterer.predict(clusters.article_text(test_df)))
+    spec = inputs.InputSpec.from_config(cfg)
+    if spec.mode_row.clusters and clusterer is None:  # fitted on the training split only
+        clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
+        clusterer.fit(clusters.article_text(tr))
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
     model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                            inference=inference_settings(cfg), seed=cfg.seed)
+                            spec=spec, seed=cfg.seed)
     if cfg.max_len > model_mod.max_positions(model):
         raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
                            f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
-    token_ids = model_mod.add_cluster_tokens(model, tok, cfg.clusters.k) if cfg.mode == 4 else None
-    if cfg.mode == 4:
-        model = model_mod.ClusterTokens(model, token_ids)
-    if cfg.mode == 5:
-        model = model_mod.ClusterEmbedding(model, cfg.clusters.k, cfg.clusters.position)
-    template = encode.Template.from_tokenizer(tok)
+    model = model_mod.wrap(model, spec, tok)
+    featurizer = inputs.Featurizer(spec, tok, clusterer)
 
-    def feats(frame):
-        return encode.encode(tok, template, data.mode_inputs(frame, cfg.mode), cfg.max_len, cfg.long_strategy,
-                             cluster_token_ids=token_ids, cache_dir=cache.home() / "tokens")
+    def feats(frame):  # val and test articles get their clusters like new articles
+        return featurizer(featurizer.with_clusters(frame), cache_dir=cache.home() / "tokens")
 
-    return Prepared(model=model, tokenizer=tok, pad_id=template.pad_id, id2label=labels.id2label,
-                    clusterer=clusterer, cluster_token_ids=token_ids,
+    return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
+                    featurizer=featurizer, clusterer=clusterer,
                     train=feats(tr), train_y=np.asarray(labels.encode(tr["label"])), val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
                     test_y=test_y)
@@ -163,7 +146,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def _save_model(run: Path, model, tokenizer) -> None:
     hf_logging.disable_progress_bar()  # a "Writing model shards" bar per epoch is noise
     with atomic_dir(run / run_mod.MODEL) as tmp:
-        model.save_pretrained(tmp)
+        model_mod.save(model, tmp)
         tokenizer.save_pretrained(tmp)
 
 
@@ -180,7 +163,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
             raise KornewsError(f"{out}: training already finished")
         ckpt = out / run_mod.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
-        state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
+        state = torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
     elif out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
 
@@ -190,7 +173,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
     model = p.model
     freeze(model, cfg)
-    if cfg.freeze_layers and cfg.cache_frozen and cfg.mode <= 3:
+    if cfg.freeze_layers and cfg.cache_frozen and p.featurizer.spec.mode_row.wrapper is None:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
             p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
@@ -199,7 +182,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
                 p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
-    per_epoch = len(encode.batches(p.train, cfg.batch_size, shard=(rank, world)))
+    per_epoch = len(model_mod.batches(p.train, cfg.batch_size, shard=(rank, world)))
     steps = math.ceil(per_epoch / cfg.grad_accum) * cfg.epochs
     schedule = "constant_with_warmup" if cfg.schedule == "constant" else cfg.schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
@@ -226,13 +209,13 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         if bad_epochs >= cfg.patience:
             break
         ddp.train()
-        order = encode.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
+        order = model_mod.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                                group_by_length=cfg.group_by_length, shard=(rank, world))
         seen = correct = 0
         loss_sum = 0.0
         bar = tqdm(order, desc=f"epoch {epoch}", disable=not (progress and main), leave=False)
         for step, idx in enumerate(bar, 1):
-            batch = encode.collate(p.train, idx, p.pad_id, labels=p.train_y)
+            batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y)
             labels = batch.pop("labels")
             with runtime.autocast(cfg.precision):
                 logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()

@@ -1,0 +1,79 @@
+"""Inference engines: a saved classifier's forward pass, run as fast as this CPU allows.
+
+`torch`: the saved model in bf16 where the CPU has bf16 matrix units (fp32 elsewhere); `onnx`: the graph
+`kornews export` wrote into RUN/onnx/ (fp32, or dynamically quantised int8), run by ONNX Runtime. Every engine
+maps one collated batch to window logits; batching, length sorting and the per-article mean are the model
+module's, so engines differ only in arithmetic.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import model as model_mod, runtime
+from .errors import KornewsError
+
+ONNX_DIR = "onnx"
+ONNX_FILES = {"onnx-int8": "model.int8.onnx", "onnx-fp32": "model.onnx"}
+CHOICES = ("auto", "torch", "torch-bf16", "torch-fp32", "onnx", "onnx-int8", "onnx-fp32")
+# "auto" prefers, in this order, what a run has (bench/inference.py measured the order on this CPU)
+PREFERENCE = ("onnx-int8", "torch-bf16", "onnx-fp32", "torch-fp32")
+
+
+class TorchEngine:
+    def __init__(self, model_dir, precision: str = "auto", threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.bf16 = runtime.use_bf16(precision)
+        self.model = model_mod.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
+        self.name = "torch-bf16" if self.bf16 else "torch-fp32"
+
+    @torch.inference_mode()
+    def __call__(self, batch: dict) -> np.ndarray:
+        return self.model(**batch).logits.float().numpy()
+
+
+class OnnxEngine:
+    def __init__(self, path, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise KornewsError("the onnx engine needs onnxruntime (pip install 'kornews[onnx]')") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or runtime.threads_for(1)
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own untyped errors for a damaged file
+            raise KornewsError(f"{path}: ONNX model cannot be loaded ({str(e).splitlines()[0]})") from None
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.name = next(k for k, v in ONNX_FILES.items() if v == Path(path).name)
+
+    def __call__(self, batch: dict) -> np.ndarray:
+        return self.session.run(["logits"], {k: batch[k].numpy() for k in self.inputs})[0]
+
+
+def available(run_dir) -> list[str]:
+    """Engines this run can use here, fastest first."""
+    onnx = Path(run_dir) / ONNX_DIR
+    have = {name for name, file in ONNX_FILES.items() if (onnx / file).is_file()}
+    have |= {"torch-bf16"} if runtime.bf16_supported() else set()
+    have |= {"torch-fp32"}
+    return [name for name in PREFERENCE if name in have]
+
+
+def load(run_dir, model_dir, choice: str = "auto", threads: int | None = None):
+    """The engine named by `choice` (see CHOICES) for a run; `run_dir` None means a bare model directory."""
+    if choice not in CHOICES:
+        raise KornewsError(f"unknown engine {choice!r}: choose {', '.join(CHOICES)}")
+    have = available(run_dir) if run_dir is not None else available(model_dir)
+    wanted = [n for n in have if choice == "auto" or n == choice or n.startswith(choice + "-")]
+    if choice == "torch-bf16" and "torch-bf16" not in have:
+        wanted = ["torch-bf16"]  # asked for explicitly: runs, slowly, without bf16 units
+    if not wanted:
+        raise KornewsError(f"engine {choice!r} is not available for this run (available: {', '.join(have)}); "
+                           f"write an ONNX graph with: kornews export RUN" + (" --int8" if "int8" in choice else ""))
+    name = wanted[0]
+    if name.startswith("onnx"):
+        return OnnxEngine(Path(run_dir) / ONNX_DIR / ONNX_FILES[name], threads)
+    return TorchEngine(model_dir, "bf16" if name == "torch-bf16" else "fp32", threads)
