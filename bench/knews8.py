@@ -28,13 +28,14 @@ def tfidf_row(mode: int) -> list:
     pred = clf.predict(baseline.joined(inputs.mode_inputs(te, mode)))
     secs = time.perf_counter() - start
     return ["TF-IDF char 1-3 + LinearSVC", mode, f"{accuracy_score(te['label'], pred):.4f}",
-            f"{f1_score(te['label'], pred, average='macro'):.4f}", f"{secs:.1f}", "-", "-"]
+            f"{f1_score(te['label'], pred, average='macro'):.4f}", f"{secs:.1f}", "-", "-", "-"]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--modes", default="1,2,3")
     ap.add_argument("--out-dir", default="bench/runs")
+    ap.add_argument("--section", default="knews8", help="docs/benchmarks.md section to replace")
     args, overrides = ap.parse_known_args()
     rows = []
     for mode in map(int, args.modes.split(",")):
@@ -49,8 +50,10 @@ def main():
         final = json.loads((run / "final.json").read_text())
         cfg = (run / "config.yaml").read_text()
         backbone = next(l.split(": ", 1)[1] for l in cfg.splitlines() if l.startswith("backbone:"))
+        size = sum(f.stat().st_size for f in run.rglob("*") if f.is_file())
         rows.append([f"fine-tuned {backbone} (best epoch {final['best_epoch']}/{final['epochs_run']})", mode,
                      f"{report['accuracy']:.4f}", f"{report['macro']['f1']:.4f}", f"{secs:.0f}", f"{peak:.0f}",
+                     f"{size / 2**20:.1f} ({size / 1e6:.1f} MB)",
                      " ".join(f"{json.loads(line)['test_acc']:.3f}"
                               for line in (run / "metrics.jsonl").read_text().splitlines())])
         print(table(HEADER, rows[-2:]), flush=True)
@@ -60,14 +63,15 @@ def main():
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(HEADER, rows), "",
         "Training time is wall-clock for `kornews train` (data loading and tokenisation included); peak memory is that"
-        " process's maximum RSS. Test accuracy per epoch shows time-to-accuracy; the kept model is the epoch with the"
+        " process's maximum RSS; the run directory is measured after `kornews evaluate` (model, tokenizer, predictions,"
+        " report, plots). Test accuracy per epoch shows time-to-accuracy; the kept model is the epoch with the"
         " lowest validation loss (10% of train, stratified), never chosen on test."])
     print(text)
-    write_section("knews8", text)
+    write_section(args.section, text)
 
 
 RECIPE = ROOT / "recipes" / "knews8.yaml"
-HEADER = ["model", "mode", "test acc", "macro-F1", "train s", "peak MiB", "test acc per epoch"]
+HEADER = ["model", "mode", "test acc", "macro-F1", "train s", "peak MiB", "run dir MiB", "test acc per epoch"]
 
 if __name__ == "__main__":
     main()

@@ -36,3 +36,20 @@ def shared():
     if home is None or not all((home / f).is_file() for f in ("knews8/train.csv", "ynat/dev.tsv")):
         pytest.skip("shared data (../shared/data) not available")
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(slices, tiny_backbone, tmp_path_factory):
+    """`tiny_runs(mode)`: a one-epoch run of the tiny backbone in that mode (k=3 for modes 4/5), made on first use."""
+    made = {}
+
+    def get(mode: int):
+        if mode not in made:
+            from kornews import train as train_mod
+            from test_train import tiny_cfg
+            run = tmp_path_factory.mktemp(f"mode{mode}") / "run"
+            cfg = tiny_cfg(slices, tiny_backbone, mode=mode, epochs=1, clusters={"k": 3})
+            train_mod.train(cfg, run, progress=False, log=lambda s: None)
+            made[mode] = run
+        return made[mode]
+    return get

@@ -182,16 +182,6 @@ def test_explicit_columns(tmp_path):
 ARTICLES = pd.DataFrame({"title": ["제목1", "", "제목3"], "body": ["본문1", "본문2", ""], "cluster": [0, 2, 1]})
 
 
-def test_mode_inputs():
-    assert mode_inputs(ARTICLES, 1) == {"text": ["본문1", "본문2", ""], "text_pair": None, "cluster": None}
-    assert mode_inputs(ARTICLES, 2)["text"] == ["제목1", "", "제목3"]
-    three = mode_inputs(ARTICLES, 3)
-    # a missing side makes a single text, never a pair with an empty side
-    assert three == {"text": ["제목1", "본문2", "제목3"], "text_pair": ["본문1", None, None], "cluster": None}
-    for mode in (4, 5):
-        assert mode_inputs(ARTICLES, mode) == {**three, "cluster": [0, 2, 1]}
-
-
 # --- labels -------------------------------------------------------------------------------------------
 
 def test_label_map_fit_encode_decode_roundtrip():

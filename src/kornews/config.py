@@ -45,7 +45,7 @@ class TrainConfig:
     mode: int = 3                    # 1 body, 2 title, 3 title+body, 4 +cluster token, 5 +cluster embedding
     val_fraction: float = 0.1        # stratified split of `train` for early stopping
     # model
-    backbone: str = "me5-small"
+    backbone: str = "me5-small-ko"  # me5-small with the vocabulary pruned to Korean news
     max_len: int = 384
     long_strategy: str = "head+tail"  # head | head+tail | chunks (mean of chunk logits at inference)
     dropout: float | None = None     # None keeps the backbone's own

@@ -529,6 +529,16 @@ def _open(source, encoding=None) -> tuple[pd.DataFrame, Columns, Dataset | None]
     return df, (dataset.columns if dataset else detect_columns(df.columns)), dataset
 
 
+EXAMPLE_ARTICLES = [  # new articles, written for the demo (and export's check when the training data is gone)
+    {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인",
+     "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."},
+    {"title": "한은, 기준금리 동결…물가 상승세 주시",
+     "body": "한국은행 금융통화위원회가 기준금리를 연 3.5%로 동결했다. 환율과 가계부채도 고려했다."},
+    {"title": "국회 본회의서 예산안 처리 무산",
+     "body": "여야가 예산안 처리를 두고 대립하면서 국회 본회의가 파행됐다."},
+]
+
+
 # --- info -------------------------------------------------------------------------------------------
 
 def info(source, encoding=None) -> str:

@@ -8,9 +8,8 @@ module's, so engines differ only in arithmetic.
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import model as model_mod, runtime
+from . import runtime
 from .errors import KornewsError
 
 ONNX_DIR = "onnx"
@@ -22,15 +21,18 @@ PREFERENCE = ("onnx-int8", "torch-bf16", "onnx-fp32", "torch-fp32")
 
 class TorchEngine:
     def __init__(self, model_dir, precision: str = "auto", threads: int | None = None):
+        import torch  # here, not at import: the CLI lists engines without loading torch
+        from . import model as model_mod
         if threads:
             torch.set_num_threads(threads)
         self.bf16 = runtime.use_bf16(precision)
         self.model = model_mod.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
         self.name = "torch-bf16" if self.bf16 else "torch-fp32"
+        self._inference = torch.inference_mode
 
-    @torch.inference_mode()
     def __call__(self, batch: dict) -> np.ndarray:
-        return self.model(**batch).logits.float().numpy()
+        with self._inference():
+            return self.model(**batch).logits.float().numpy()
 
 
 class OnnxEngine:

@@ -1,4 +1,5 @@
 """Evaluate a run on labelled data: predictions.csv into the run, then the report built from it."""
+import sys
 from pathlib import Path
 
 from . import data, report, run as run_mod
@@ -6,17 +7,19 @@ from .cache import atomic_write_text
 from .predict import Classifier, predictions_frame
 
 
-def load_for(clf: Classifier, source: str, *, labeled: bool, encoding=None, split="test"):
-    """Read `source` with the columns the run was trained with (or the dataset's own)."""
+def load_for(spec, source: str, *, labeled: bool, encoding=None, split="test"):
+    """Read `source` as the run's `InputSpec` says: its training columns (or the dataset's own) and mode."""
     path, default_cols = data.resolve(source, split)
-    cols = clf.spec.columns or default_cols
-    return data.load_articles(path, cols, mode=clf.mode, labeled=labeled, encoding=encoding)
+    return data.load_articles(path, spec.columns or default_cols, mode=spec.mode, labeled=labeled,
+                              encoding=encoding)
 
 
-def evaluate(run, source: str, *, encoding=None, progress=False) -> dict:
+def evaluate(run, source: str, *, encoding=None, progress=False, engine="auto") -> dict:
     run = run_mod.require(run, f"{run_mod.MODEL}/config.json")
-    clf = Classifier.load(run)
-    df = load_for(clf, source, labeled=True, encoding=encoding)
+    clf = Classifier.load(run, engine=engine)
+    if progress:
+        print(f"kornews: evaluating with {clf.engine.name}", file=sys.stderr)
+    df = load_for(clf.spec, source, labeled=True, encoding=encoding)
     # unseen labels are an error here, before any prediction is written
     data.LabelMap(clf.labels).encode(df["label"], source=source, rows=df["row"])
     frame = predictions_frame(clf, df, progress=progress)

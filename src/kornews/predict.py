@@ -16,6 +16,24 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def locate(path):
+    """(run dir or None, model dir, its config, its InputSpec) for a run directory or a bare model directory,
+    without loading any weights."""
+    from transformers import AutoConfig
+    from .inputs import InputSpec
+    path = Path(path)
+    run_dir = path if (path / run_mod.MODEL).is_dir() else None
+    model_dir = path / run_mod.MODEL if run_dir is not None else path
+    if not (model_dir / "config.json").is_file():
+        raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
+    return run_dir, model_dir, config, InputSpec.from_dict(getattr(config, "kornews", None),
+                                                           model_mod.max_positions(config))
+
+
 class Classifier:
     """`Classifier.load(run).predict(articles)`; articles are dicts with title/body, strings, or a frame.
 
@@ -29,18 +47,8 @@ class Classifier:
     def load(cls, path, engine="auto", threads=None, batch_size=32) -> "Classifier":
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
         (`runtime.threads_for(workers)` when several processes predict side by side)."""
-        from transformers import AutoConfig
-        from .inputs import Featurizer, InputSpec
-        path = Path(path)
-        run_dir = path if (path / run_mod.MODEL).is_dir() else None
-        model_dir = path / run_mod.MODEL if run_dir is not None else path
-        if not (model_dir / "config.json").is_file():
-            raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
-        try:
-            config = AutoConfig.from_pretrained(model_dir)
-        except (OSError, ValueError) as e:
-            raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
-        spec = InputSpec.from_dict(getattr(config, "kornews", None), model_mod.max_positions(config))
+        from .inputs import Featurizer
+        run_dir, model_dir, config, spec = locate(path)
         clusterer = None
         if spec.mode_row.clusters:
             from .clusters import Clusterer
@@ -94,9 +102,13 @@ class Classifier:
             for start in range(0, len(df), step):
                 part = df.iloc[start:start + step]
                 feats = self.featurizer(part)
-                per_window = len(part) / max(1, len(feats["input_ids"]))
+                windows, done = len(feats["input_ids"]), [0]
+
+                def advance(n):  # windows done → whole articles on the bar
+                    done[0] += n
+                    bar.update(start + len(part) * done[0] // max(1, windows) - bar.n)
                 logits = model_mod.doc_logits_with(self.engine, feats, self.featurizer.pad_id, self.batch_size,
-                                                   progress=lambda n: bar.update(n * per_window))
+                                                   progress=advance)
                 probs.append(_softmax(logits))
         clusters = df["cluster"].to_numpy() if "cluster" in df and self.spec.mode_row.clusters else None
         return np.concatenate(probs), clusters

@@ -33,3 +33,13 @@ def threads_for(workers: int = 1) -> int:
     """Each of `workers` processes' share of the cores: two torch processes that each take every core slow
     each other about tenfold here (measured), so shares never overlap."""
     return max(1, cores() // max(1, int(workers)))
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc malloc_trim). Batches of varying shapes fragment the heap,
+    and glibc keeps the fragments: without this, training RSS grew ~1 GB over an epoch on knews8."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass

@@ -146,8 +146,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def _save_model(run: Path, model, tokenizer) -> None:
     hf_logging.disable_progress_bar()  # a "Writing model shards" bar per epoch is noise
     with atomic_dir(run / run_mod.MODEL) as tmp:
-        model_mod.save(model, tmp)
-        tokenizer.save_pretrained(tmp)
+        model_mod.save(model, tmp, tokenizer)
 
 
 def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
@@ -215,7 +214,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         loss_sum = 0.0
         bar = tqdm(order, desc=f"epoch {epoch}", disable=not (progress and main), leave=False)
         for step, idx in enumerate(bar, 1):
-            batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y)
+            batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=model_mod.TRAIN_PAD_MULTIPLE)
             labels = batch.pop("labels")
             with runtime.autocast(cfg.precision):
                 logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()
@@ -226,6 +225,8 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+            if step % model_mod.TRIM_EVERY == 0:
+                runtime.release_memory()
             seen += len(idx)
             correct += int((logits.argmax(1) == labels).sum())
             loss_sum += loss.item() * len(idx)
