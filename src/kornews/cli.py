@@ -102,6 +102,18 @@ def demo(args):
         print(f"{label:<14} {article['title']}")
 
 
+def experiment(args):
+    from . import experiment as exp
+    if args.grid == "report":
+        if not args.dir:
+            raise KornewsError("usage: kornews experiment report DIR")
+        exp.report(args.dir)
+    else:
+        from pathlib import Path
+        out = args.out or args.dir or f"runs/experiment-{Path(args.grid).stem}"
+        exp.run(args.grid, out, progress=not args.quiet)
+
+
 def cluster(args):
     from .clusters import cluster as run_cluster, summary_markdown
     try:
@@ -163,6 +175,11 @@ VERBS = {
                            p.add_argument("--test", help="also score this dataset, assigned with the train centroids"),
                            p.add_argument("--out", default="clusters", help="output directory"),
                            p.add_argument("--quiet", action="store_true"))),
+    "experiment": ("run a grid of recipes over seeds (GRID.yaml), or rebuild its report (report DIR)", experiment,
+                   lambda p: (p.add_argument("grid", help="GRID.yaml (see experiments/), or 'report'"),
+                              p.add_argument("dir", nargs="?", help="with 'report': the experiment directory"),
+                              p.add_argument("--out", help="experiment directory (default runs/experiment-<grid>)"),
+                              p.add_argument("--quiet", action="store_true"))),
     "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
         p.add_argument("--out", help="run directory (default: runs/demo-<time>)"),
         p.add_argument("--quiet", action="store_true"),

@@ -245,8 +245,8 @@ def scores(clusters, labels) -> dict:
 
 def plot_table(table: pd.DataFrame, path, title: str = "") -> None:
     """Heatmap of a cluster table, coloured by each cluster's share per category, annotated with counts."""
-    from .report import _pyplot
-    plt, _ = _pyplot()
+    from . import plots
+    plt, _ = plots.pyplot()
     counts = table.to_numpy()
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     rows, cols = counts.shape
@@ -263,9 +263,7 @@ def plot_table(table: pd.DataFrame, path, title: str = "") -> None:
                         color="white" if shares[i, j] > 0.5 else "black")
     ax.set_title(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    plots.save(fig, path)
     plt.close(fig)
 
 

@@ -179,10 +179,11 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, nested mappings merged key by key."""
     merged = dict(base)
     for k, v in extra.items():
-        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+        merged[k] = merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
     return merged
 
 
@@ -203,8 +204,8 @@ def load(recipe=None, overrides=(), base: dict | None = None) -> TrainConfig:
     values = dict(base or {})
     extra = parse_overrides(list(overrides))  # first: a malformed override is the likelier mistake
     if recipe:
-        values = _merge(values, read_yaml(recipe))
-    values = _merge(values, extra)
+        values = merge(values, read_yaml(recipe))
+    values = merge(values, extra)
     return validate(_build(TrainConfig, values))
 
 

@@ -1,17 +1,13 @@
 """Metrics, tables and plots from a run's saved predictions and metrics: no model is loaded here."""
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from . import run as run_mod
+from . import plots, run as run_mod
 from .cache import atomic_write_text
 from .errors import KornewsError
-
-KOREAN_FONTS = ("NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")
-
 
 def labels_of(run: Path) -> list[str]:
     """The label order saved with the model (config.json), read without loading weights."""
@@ -60,32 +56,9 @@ def markdown(metrics: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save(fig, path: Path) -> None:
-    """Write a figure atomically: a killed report never leaves a truncated PNG."""
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".tmp-{path.stem}-", suffix=".png",
-                                     delete=False) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    os.replace(tmp.name, path)
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    font = next((f for f in KOREAN_FONTS if f in installed), None)
-    if font:
-        plt.rcParams["font.family"] = font
-        plt.rcParams["axes.unicode_minus"] = False  # Nanum lacks the unicode minus glyph
-    return plt, font
-
-
 def plot_confusion(metrics: dict, path: Path) -> str | None:
     """Heatmap of the confusion matrix; returns a note when no Korean font is available."""
-    plt, font = _pyplot()
+    plt, font = plots.pyplot()
     cm = np.array(metrics["confusion"])
     labels = metrics["labels"]
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.6 * len(labels)))
@@ -100,16 +73,15 @@ def plot_confusion(metrics: dict, path: Path) -> str | None:
                     color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
     ax.set_title(f"accuracy {metrics['accuracy']:.3f}")
     fig.tight_layout()
-    _save(fig, path)
+    plots.save(fig, path)
     plt.close(fig)
-    needs_korean = any(any("\uac00" <= ch <= "\ud7a3" for ch in lab) for lab in labels)
-    if needs_korean and not font:
-        return "no Korean font found (install fonts-nanum); Korean labels in the plots may show as boxes"
+    if any(plots.has_hangul(lab) for lab in labels) and not font:
+        return "no Korean font found (install koreanize-matplotlib or fonts-nanum); Korean labels may show as boxes"
     return None
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
-    plt, _ = _pyplot()
+    plt, _ = plots.pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     for key in ("train_loss", "val_loss", "test_loss"):
@@ -122,9 +94,10 @@ def plot_curves(history: list[dict], path: Path) -> None:
     a2.set_title("accuracy")
     for a in (a1, a2):
         a.set_xlabel("epoch")
+        plots.integer_epochs(a)
         a.legend()
     fig.tight_layout()
-    _save(fig, path)
+    plots.save(fig, path)
     plt.close(fig)
 
 

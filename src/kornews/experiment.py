@@ -1,0 +1,285 @@
+"""`kornews experiment GRID.yaml`: a grid of recipes repeated over seeds, each cell an ordinary run directory,
+summarised in one report (Markdown, CSV, plots) rebuilt from the run directories alone.
+
+    base: recipes/knews8.yaml       # a recipe path, or a mapping of config keys
+    set: {max_len: 128}             # keys applied to every cell (over the base)
+    seeds: [1, 2, 3]
+    target: 0.85                    # test accuracy for "epochs / seconds to target"
+    conditions:                     # named conditions; each is a mapping of config keys
+      - {name: mode 1 batch 32, mode: 1, batch_size: 32}
+      - {name: mode 2, mode: 2}
+    grid: {clusters.k: [8, 16]}     # optional: every condition crossed with every combination
+
+DIR/grid.json lists the cells; DIR/cells/<cell>/ are run directories (trained, then evaluated on the recipe's
+test split). A rerun skips finished cells and resumes a killed one in place (`train --resume`).
+"""
+import itertools
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config, run as run_mod
+from .cache import atomic_write_text
+from .errors import KornewsError
+
+GRID, CELLS, REPORT = "grid.json", "cells", "report"
+
+
+@dataclass(frozen=True)
+class Cell:
+    condition: str
+    seed: int
+    values: dict   # config keys (dotted) of this cell over the base
+
+    @property
+    def name(self) -> str:
+        return f"{slug(self.condition)}-seed{self.seed}"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z가-힣.]+", "-", text).strip("-").lower() or "cell"
+
+
+def _nested(dotted: dict) -> dict:
+    out: dict = {}
+    for key, value in dotted.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def read_grid(path) -> dict:
+    spec = config.read_yaml(path)
+    unknown = set(spec) - {"base", "set", "seeds", "target", "conditions", "grid"}
+    if unknown:
+        raise KornewsError(f"{path}: unknown grid key(s) {', '.join(sorted(unknown))} "
+                           "(known: base, set, seeds, target, conditions, grid)")
+    if not spec.get("conditions") and not spec.get("grid"):
+        raise KornewsError(f"{path}: a grid needs 'conditions' (a list of named mappings) or 'grid'")
+    base = spec.get("base") or {}
+    if isinstance(base, str):  # a recipe path, relative to the grid file
+        recipe = Path(base) if Path(base).is_absolute() else Path(path).parent / base
+        base = config.read_yaml(recipe)
+    spec["base"] = config.merge(base, _nested(spec.get("set") or {}))
+    return spec
+
+
+def cells(spec: dict) -> list[Cell]:
+    conditions = spec.get("conditions") or [{"name": "base"}]
+    grid = spec.get("grid") or {}
+    seeds = spec.get("seeds") or [config.TrainConfig.seed]
+    out = []
+    for cond in conditions:
+        if not isinstance(cond, dict) or "name" not in cond:
+            raise KornewsError(f"every condition needs a name, got {cond!r}")
+        keys = {k: v for k, v in cond.items() if k != "name"}
+        for combo in itertools.product(*grid.values()):
+            extra = dict(zip(grid, combo))
+            label = str(cond["name"]) + "".join(f", {k}={v}" for k, v in extra.items())
+            for seed in seeds:
+                out.append(Cell(label, int(seed), {**keys, **extra, "seed": int(seed)}))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise KornewsError("two cells share a name: give every condition a distinct name")
+    return out
+
+
+def cell_config(spec: dict, cell: Cell):
+    values = config.merge(spec["base"], _nested(cell.values))
+    cfg = config.load(base=values)
+    if not cfg.test:
+        raise KornewsError("the grid's base recipe needs a test split (test: ...): cells are scored on it")
+    return cfg
+
+
+def run(grid_path, out, *, log=print, progress=False) -> dict:
+    """Train and evaluate every cell not finished yet, one after another; then write the report."""
+    from .evaluate import evaluate
+    from .train import train
+    spec, out = read_grid(grid_path), Path(out)
+    todo = cells(spec)
+    configs = {c.name: cell_config(spec, c) for c in todo}  # every cell validated before any trains
+    out.mkdir(parents=True, exist_ok=True)
+    run_mod.write_json(out / GRID, {"grid": str(grid_path), "target": spec.get("target"),
+                                    "cells": [{"name": c.name, "condition": c.condition, "seed": c.seed,
+                                               "values": c.values} for c in todo]})
+    started, spent, done_now = time.time(), [], 0
+    for i, cell in enumerate(todo, 1):
+        where = out / CELLS / cell.name
+        if (where / "report.json").is_file():
+            continue
+        t0 = time.time()
+        if not (where / run_mod.FINAL).is_file():
+            resume = (where / run_mod.CONFIG).is_file()  # killed mid-run: continue it in place
+            train(configs[cell.name], where, resume=resume, progress=progress, log=lambda s: None)
+        evaluate(where, configs[cell.name].test)
+        spent.append(time.time() - t0)
+        done_now += 1
+        left = sum(1 for c in todo[i:] if not (out / CELLS / c.name / "report.json").is_file())
+        eta = np.mean(spent) * left
+        log(f"[{i}/{len(todo)}] {cell.condition} seed {cell.seed}: {spent[-1]:.0f} s; elapsed "
+            f"{_clock(time.time() - started)}, about {_clock(eta)} left for {left} cell{'s' * (left != 1)}")
+    return report(out, log=log)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+# --- the report: from run directories alone ------------------------------------------------------------
+
+def collect(out) -> pd.DataFrame:
+    """One row per finished cell: its condition, seed, per-epoch test accuracy and its evaluation."""
+    out = Path(out)
+    listing = run_mod.read_json(out / GRID)
+    rows = []
+    for c in listing["cells"]:
+        where = out / CELLS / c["name"]
+        if not (where / "report.json").is_file():
+            continue
+        history = run_mod.read_metrics(where)
+        final, rep = run_mod.read_json(where / run_mod.FINAL), run_mod.read_json(where / "report.json")
+        rows.append({"condition": c["condition"], "seed": c["seed"], "dir": str(where),
+                     "test_acc_per_epoch": [r.get("test_acc") for r in history],
+                     "elapsed_per_epoch": [r["elapsed_s"] for r in history],
+                     "kept_epoch": final["best_epoch"], "epochs_run": final["epochs_run"],
+                     "accuracy": rep["accuracy"], "macro_f1": rep["macro"]["f1"],
+                     "train_seconds": final["train_seconds"], "labels": rep["labels"],
+                     "per_class_f1": [rep["per_class"][lab]["f1"] for lab in rep["labels"]],
+                     "confusion": rep["confusion"]})
+    if not rows:
+        raise KornewsError(f"{out}: no finished cells to report on")
+    return pd.DataFrame(rows)
+
+
+def _to_target(accs: list, elapsed: list, target):
+    for epoch, (acc, secs) in enumerate(zip(accs, elapsed), 1):
+        if acc is not None and target is not None and acc >= target:
+            return epoch, secs
+    return None, None
+
+
+def _mean_sd(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return f"{np.mean(values):.4f} ± {sd:.4f}" if not math.isnan(sd) else f"{np.mean(values):.4f}"
+
+
+def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
+    """Per condition, in grid order: means ± sd over seeds (sample sd)."""
+    rows = []
+    for no, (condition, g) in enumerate(cells_df.groupby("condition", sort=False), 1):
+        best = [max(a for a in accs if a is not None) for accs in g.test_acc_per_epoch]
+        at = [1 + int(np.nanargmax([a if a is not None else -1 for a in accs])) for accs in g.test_acc_per_epoch]
+        reach = [_to_target(a, e, target) for a, e in zip(g.test_acc_per_epoch, g.elapsed_per_epoch)]
+        hit = [r for r in reach if r[0] is not None]
+        if target is None:
+            to_epochs = to_seconds = "-"
+        elif hit:
+            to_epochs = f"{np.mean([h[0] for h in hit]):.1f} ({len(hit)}/{len(g)} seeds)"
+            to_seconds = f"{np.mean([h[1] for h in hit]):.0f}"
+        else:
+            to_epochs, to_seconds = f"not reached (0/{len(g)})", "-"
+        rows.append({
+            "No": no, "Condition": condition, "seeds": len(g),
+            "best test acc (any epoch)": _mean_sd(best), "at epoch": f"{np.mean(at):.1f}",
+            "test acc (kept model)": _mean_sd(g.accuracy), "macro-F1 (kept model)": _mean_sd(g.macro_f1),
+            "kept epoch": f"{g.kept_epoch.mean():.1f}", "epochs to target": to_epochs,
+            "s to target": to_seconds, "train s": f"{g.train_seconds.mean():.0f}"})
+    return pd.DataFrame(rows)
+
+
+def report(out, log=print) -> dict:
+    """Write DIR/report/{report.md, summary.csv, cells.csv, *.png} from the run directories alone."""
+    out = Path(out)
+    target = run_mod.read_json(out / GRID).get("target")
+    df = collect(out)
+    table = summary(df, target)
+    dest = out / REPORT
+    dest.mkdir(parents=True, exist_ok=True)
+    public = table
+    atomic_write_text(dest / "summary.csv", public.to_csv(index=False))
+    atomic_write_text(dest / "cells.csv", df.drop(columns=["labels", "confusion", "per_class_f1", "dir"])
+                      .assign(test_acc_per_epoch=lambda d: d.test_acc_per_epoch.map(
+                          lambda a: " ".join(f"{x:.4f}" for x in a if x is not None)),
+                              elapsed_per_epoch=lambda d: d.elapsed_per_epoch.map(
+                          lambda a: " ".join(f"{x:.1f}" for x in a))).to_csv(index=False))
+    _plot_curves(df, dest / "test_accuracy.png")
+    _plot_f1(df, dest / "per_class_f1.png")
+    for condition, g in df.groupby("condition", sort=False):
+        from .report import plot_confusion
+        cm = np.sum([np.array(c) for c in g.confusion], axis=0)
+        plot_confusion({"confusion": cm.tolist(), "labels": g.labels.iloc[0],
+                        "accuracy": float(np.trace(cm) / cm.sum())}, dest / f"confusion-{slug(condition)}.png")
+    lines = [f"# Experiment report: {out.name}", "",
+             f"{len(df)} finished cells, {df.condition.nunique()} conditions; mean ± sd over seeds (sample sd). "
+             f"Target test accuracy: {target if target is not None else 'none set'}.",
+             "'best test acc (any epoch)' is what the seed reported (the best epoch chosen on test: optimistic); "
+             "'kept model' is the epoch chosen on validation loss, scored on the test split.", "",
+             _markdown(public), "",
+             "Plots: `test_accuracy.png` (mean over seeds with a min–max band), `per_class_f1.png`, "
+             "`confusion-<condition>.png` (summed over seeds)."]
+    atomic_write_text(dest / "report.md", "\n".join(lines) + "\n")
+    log(f"report: {dest / 'report.md'}")
+    return {"cells": len(df), "summary": public.to_dict(orient="records")}
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    return "\n".join([head, rule] + ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)])
+
+
+def _plot_curves(df: pd.DataFrame, path: Path) -> None:
+    from . import plots
+    plt, _ = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for condition, g in df.groupby("condition", sort=False):
+        width = max(len(a) for a in g.test_acc_per_epoch)
+        curves = np.full((len(g), width), np.nan)
+        for i, accs in enumerate(g.test_acc_per_epoch):
+            curves[i, :len(accs)] = [np.nan if a is None else a for a in accs]
+        epochs = np.arange(1, width + 1)
+        line, = ax.plot(epochs, np.nanmean(curves, axis=0), marker="o", ms=3, label=condition)
+        ax.fill_between(epochs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.15,
+                        color=line.get_color())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    plots.integer_epochs(ax)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    plots.save(fig, path)
+    plt.close(fig)
+
+
+def _plot_f1(df: pd.DataFrame, path: Path) -> None:
+    from . import plots
+    plt, _ = plots.pyplot()
+    labels = df.labels.iloc[0]
+    conditions = list(dict.fromkeys(df.condition))
+    f1 = np.array([np.mean(list(df[df.condition == c].per_class_f1), axis=0) for c in conditions])
+    fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(labels), 1.0 + 0.4 * len(conditions)))
+    ax.imshow(f1, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(conditions)), conditions, fontsize=8)
+    for i in range(len(conditions)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{f1[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if f1[i, j] > 0.6 else "black")
+    ax.set_title("per-class F1 (mean over seeds)")
+    fig.tight_layout()
+    plots.save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,116 @@
+"""`kornews experiment`: a 2 x 2 grid on the tiny backbone end to end, resumed after a kill, reported without models."""
+import json
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pandas as pd
+import pytest
+import yaml
+
+from kornews import experiment, plots
+from kornews.cli import main
+from kornews.errors import KornewsError
+
+from conftest import SHARED
+
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
+
+
+@pytest.fixture
+def grid(slices, tiny_backbone, tmp_path):
+    spec = {"base": {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
+                     "backbone": str(tiny_backbone), "max_len": 32, "epochs": 2, "val_fraction": 0.25,
+                     "threads": 1, "freeze_layers": 1, "lr": 5e-4, "log_every": 100},
+            "seeds": [1, 2], "target": 0.2,
+            "conditions": [{"name": "titles", "mode": 2}, {"name": "title + body", "mode": 3}]}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return path
+
+
+def test_grid_runs_resumes_after_a_kill_and_reports_without_models(grid, tmp_path, capsys):
+    out = tmp_path / "exp"
+    proc = subprocess.Popen([sys.executable, "-m", "kornews.cli", "experiment", str(grid), "--out", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = out / "cells" / "titles-seed2"
+    deadline = time.time() + 180
+    while not (second / "checkpoint" / "state.pt").exists():  # the second cell is mid-way through training
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = out / "cells" / "titles-seed1"
+    assert (first / "report.json").is_file() and not (second / "final.json").exists()
+    untouched = (first / "final.json").stat().st_mtime_ns
+
+    assert main(["experiment", str(grid), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "[2/4] titles seed 2" in printed and "[1/4]" not in printed  # the finished cell was skipped
+    assert (first / "final.json").stat().st_mtime_ns == untouched
+    for name in ("titles-seed1", "titles-seed2", "title-body-seed1", "title-body-seed2"):
+        assert (out / "cells" / name / "report.json").is_file() and (out / "cells" / name / "model").is_dir()
+    assert json.loads((second / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2
+
+    # the report needs only the run directories' files: hide every model first
+    for model in out.glob("cells/*/model"):
+        model.rename(model.with_name("hidden-model"))
+    (out / "report").rename(out / "old-report")
+    assert main(["experiment", "report", str(out)]) == 0
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    assert summary["Condition"].tolist() == ["titles", "title + body"] and summary["seeds"].tolist() == [2, 2]
+    assert summary["test acc (kept model)"].str.contains("±").all()
+    cells = pd.read_csv(out / "report" / "cells.csv")
+    assert len(cells) == 4 and set(cells.seed) == {1, 2}
+    text = (out / "report" / "report.md").read_text()
+    assert "| No | Condition |" in text and "| 1 | titles |" in text
+    for png in ("test_accuracy.png", "per_class_f1.png", "confusion-titles.png", "confusion-title-body.png"):
+        assert (out / "report" / png).read_bytes()[:4] == b"\x89PNG", png
+
+
+def test_summary_statistics():
+    cells = pd.DataFrame({"condition": ["a", "a", "b"], "seed": [1, 2, 1],
+                          "test_acc_per_epoch": [[0.5, 0.7], [0.6, 0.8], [0.9, 0.8]],
+                          "elapsed_per_epoch": [[10, 20], [11, 22], [5, 9]], "kept_epoch": [2, 2, 1],
+                          "accuracy": [0.7, 0.8, 0.9], "macro_f1": [0.6, 0.7, 0.85], "train_seconds": [20, 22, 9]})
+    table = experiment.summary(cells, target=0.65)
+    a, b = table.iloc[0], table.iloc[1]
+    assert a["best test acc (any epoch)"] == "0.7500 ± 0.0707" and a["at epoch"] == "2.0"
+    assert a["test acc (kept model)"] == "0.7500 ± 0.0707"
+    assert a["epochs to target"] == "2.0 (2/2 seeds)" and a["s to target"] == "21"
+    assert b["epochs to target"] == "1.0 (1/1 seeds)" and b["test acc (kept model)"] == "0.9000"
+    assert experiment.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"conditions": [{"mode": 2}]}, "every condition needs a name"),
+    ({"condition": []}, "unknown grid key(s) condition"),
+    ({"seeds": [1]}, "a grid needs 'conditions'"),
+    ({"conditions": [{"name": "a", "lr": -1}]}, "config: lr must be positive"),
+    ({"conditions": [{"name": "a b"}, {"name": "a-b"}]}, "two cells share a name"),
+])
+def test_bad_grids_fail_before_training(spec, message, tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump({"base": {"test": "knews8:test"}, **spec}))
+    with pytest.raises(KornewsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        experiment.run(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "cells").exists()
+
+
+def test_plots_render_hangul_on_a_fresh_install(tmp_path):
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    bundled = plots.bundled_font()
+    assert bundled is not None and FT2Font(str(bundled)).get_char_index(ord("경")) != 0
+    plt, font = plots.pyplot()
+    assert font is not None
+    used = font_manager.findfont(font_manager.FontProperties(family=font), fallback_to_default=False)
+    assert all(FT2Font(used).get_char_index(ord(ch)) for ch in "사회경제정치세계생활문화스포츠과학")
+    from kornews.report import plot_confusion
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for boxes
+        note = plot_confusion({"confusion": [[3, 1], [0, 4]], "labels": ["사회", "IT과학"], "accuracy": 0.875},
+                              tmp_path / "cm.png")
+    assert note is None and (tmp_path / "cm.png").is_file()
