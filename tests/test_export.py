@@ -48,14 +48,25 @@ def test_int8_export_runs_and_is_chosen(tiny_runs, slices, tmp_path, capsys):
     check = json.loads((run / "onnx" / "export.json").read_text())
     assert check["engine"] == "onnx-int8" and check["file"] == "model.int8.onnx"
     assert check["agreement"] >= 0.9 and check["max_prob_diff"] < 0.1
-    assert engine_mod.available(run)[0] == "onnx-int8"
-    clf = Classifier.load(run)
+    assert "onnx-int8" in engine_mod.available(run)
+    clf = Classifier.load(run, engine="onnx")
     assert clf.engine.name == "onnx-int8"
     probs = clf.predict_proba(_articles(slices))
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     # asking for what the run lacks names what it has
     with pytest.raises(KornewsError, match="engine 'onnx-fp32' is not available for this run"):
         Classifier.load(run, engine="onnx-fp32")
+
+
+def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs(3), run)
+    assert main(["export", str(run)]) == 0
+    monkeypatch.setattr(runtime, "bf16_supported", lambda: False)
+    assert engine_mod.available(run) == ["onnx-fp32", "torch-fp32"]
+    assert Classifier.load(run).engine.name == "onnx-fp32"
+    monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
+    assert Classifier.load(run).engine.name == "torch-bf16"
 
 
 def test_engine_choice(tiny_runs):

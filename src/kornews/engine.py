@@ -15,8 +15,10 @@ from .errors import KornewsError
 ONNX_DIR = "onnx"
 ONNX_FILES = {"onnx-int8": "model.int8.onnx", "onnx-fp32": "model.onnx"}
 CHOICES = ("auto", "torch", "torch-bf16", "torch-fp32", "onnx", "onnx-int8", "onnx-fp32")
-# "auto" prefers, in this order, what a run has (bench/inference.py measured the order on this CPU)
-PREFERENCE = ("onnx-int8", "torch-bf16", "onnx-fp32", "torch-fp32")
+# "auto" takes the first of these that a run has here. Measured (bench/inference.py, docs/benchmarks.md): torch-bf16
+# 33.8 articles/s, onnx-int8 27.6 (and 0.9 points less accurate), onnx-fp32 17.2, torch-fp32 12.9. torch-bf16 exists
+# only where the CPU has bf16 units; elsewhere an exported graph wins, int8 if the user asked for int8.
+PREFERENCE = ("torch-bf16", "onnx-int8", "onnx-fp32", "torch-fp32")
 
 
 class TorchEngine:
