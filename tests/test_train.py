@@ -154,13 +154,14 @@ def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_
 
 
 def test_two_process_ddp(slices, tiny_backbone, tmp_path):
+    """As the default recipe trains: the bottom layer frozen and its output cached."""
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
          "-m", "kornews.cli", "train", "--quiet", "--out", str(run), f"--train={slices / 'train.csv'}",
          "--test=null", f"--backbone={tiny_backbone}", "--max_len=48", "--epochs=1", "--batch_size=8",
-         "--val_fraction=0.25", "--threads=1", "--freeze_layers=0"],
+         "--val_fraction=0.25", "--threads=1", "--freeze_layers=1", "--cache_frozen=true"],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ranks agree" in proc.stdout

@@ -179,7 +179,9 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
                               for f in (p.train, p.val))
             if p.test is not None:
                 p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
+    # the frozen layers swapped out of the forward (cached prefix) DDP's broadcast asserted on an empty list
+    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 else model
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
     per_epoch = len(model_mod.batches(p.train, cfg.batch_size, shard=(rank, world)))
     steps = math.ceil(per_epoch / cfg.grad_accum) * cfg.epochs
