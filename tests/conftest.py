@@ -7,6 +7,26 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "knews8"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kornews_home(tmp_path_factory):
+    """Everything tests write under $KORNEWS_HOME (token ids, embeddings) goes to a temporary home; the built
+    backbones of the user's home are reused through a link (built there first if missing)."""
+    import os
+    from kornews import backbones, cache
+    real = cache.home()
+    for name in ("me5-small", "me5-small-ko"):
+        backbones.pull(name)
+    home = tmp_path_factory.mktemp("kornews_home")
+    (home / "backbones").symlink_to(real / "backbones", target_is_directory=True)
+    before = os.environ.get("KORNEWS_HOME")
+    os.environ["KORNEWS_HOME"] = str(home)  # subprocesses (CLI, DDP, Ray) inherit it
+    yield home
+    if before is None:
+        os.environ.pop("KORNEWS_HOME", None)
+    else:
+        os.environ["KORNEWS_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory):
     """Path of a 2-layer cut of me5-small-ko (which is built once into the kornews cache): a fast real model."""

@@ -153,6 +153,36 @@ def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_
     assert main(["train", "--resume", str(run)]) == 2  # nothing left to resume
 
 
+@pytest.mark.parametrize("mode, kill_at", [(3, "[Epoch 1 Batch 2/"), (5, "[Epoch 2 Batch 2/")])
+def test_resume_after_kill_mid_epoch(mode, kill_at, slices, tiny_backbone, tmp_path, capsys):
+    """Killed in the middle of an epoch (the first: nothing saved yet; or the second), then resumed: the metrics
+    are those of an uninterrupted run, for a plain and a mode 5 run."""
+    overrides = [f"--train={slices / 'train.csv'}", f"--test={slices / 'test.csv'}", f"--backbone={tiny_backbone}",
+                 "--max_len=32", "--epochs=2", "--batch_size=4", "--lr=5e-4", "--val_fraction=0.25",
+                 "--threads=1", "--freeze_layers=0", "--long_strategy=head", "--log_every=2", f"--mode={mode}",
+                 "--clusters.k=3"]
+    assert main(["train", "--quiet", "--out", str(tmp_path / "reference"), *overrides]) == 0
+    run = tmp_path / "killed"
+    proc = _cli("train", "--quiet", "--out", str(run), *overrides, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith(kill_at):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    history = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
+    assert len(history) == (0 if "Epoch 1" in kill_at else 1)  # killed before that epoch ended
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    read = lambda r: [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}  # noqa: E731
+                      for line in (r / "metrics.jsonl").read_text().splitlines()]
+    assert read(run) == read(tmp_path / "reference")
+
+
+def test_tests_write_to_a_temporary_home(kornews_home, tiny_run):
+    from kornews import cache
+    assert cache.home() == kornews_home and any((kornews_home / "tokens").iterdir())
+
+
 def test_two_process_ddp(slices, tiny_backbone, tmp_path):
     """As the default recipe trains: the bottom layer frozen and its output cached."""
     run = tmp_path / "ddp"
