@@ -149,6 +149,18 @@ def _save_model(run: Path, model, tokenizer) -> None:
         model_mod.save(model, tmp, tokenizer)
 
 
+@dataclasses.dataclass
+class Progress:
+    """What changes from epoch to epoch, and what a checkpoint saves beside the weights."""
+    history: list = dataclasses.field(default_factory=list)
+    best_loss: float = math.inf
+    bad_epochs: int = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.history[-1]["epoch"] if self.history else 0
+
+
 def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     """Fine-tune per `cfg` into run directory `out`; returns the final metrics."""
     out = Path(out)
@@ -156,122 +168,164 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     main = rank == 0
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    state = None
+    state = _open_run(out, resume)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    saved = out / run_mod.CLUSTERER
+    p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
+    _freeze_and_cache(p, cfg)
+    # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
+    # the frozen layers swapped out of the forward (cached prefix) DDP's broadcast asserted on an empty list
+    ddp = torch.nn.parallel.DistributedDataParallel(p.model, broadcast_buffers=False) if world > 1 else p.model
+    optimizer, scheduler = _optimizer(p, cfg, (rank, world))
+    if state is not None:
+        done = _restore(state, p.model, optimizer, scheduler)
+        log(f"resuming {out} after epoch {done.epoch}")
+    else:
+        done = Progress()
+        if main and not resume:
+            _start_run_dir(out, cfg, p)
+
+    started = time.time() - (done.history[-1]["elapsed_s"] if done.history else 0.0)
+    for epoch in range(done.epoch + 1, cfg.epochs + 1):
+        if done.bad_epochs >= cfg.patience:
+            break
+        totals = _train_epoch(ddp, p, cfg, optimizer, scheduler, epoch, (rank, world), progress and main,
+                              log if main else None)
+        row = _score_epoch(p, cfg, epoch, totals, scheduler)
+        improved = row["val_loss"] < done.best_loss - cfg.min_delta
+        done.best_loss, done.bad_epochs = (row["val_loss"], 0) if improved else (done.best_loss, done.bad_epochs + 1)
+        row.update(best=improved, elapsed_s=round(time.time() - started, 1))
+        done.history.append(row)
+        if main:
+            _end_epoch(out, p, row, done, optimizer, scheduler, log)
+        if world > 1:
+            dist.barrier()
+    return _finish(out, p.model, done, (rank, world), log)
+
+
+def _open_run(out: Path, resume: bool):
+    """The checkpoint to resume from (None: start afresh); refuses a finished run or someone else's directory."""
     if resume:
         if (out / run_mod.FINAL).is_file():
             raise KornewsError(f"{out}: training already finished")
         ckpt = out / run_mod.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
-        state = torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
-    elif out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
+        return torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
+    if out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
+    return None
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    saved = out / run_mod.CLUSTERER
-    p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
-    model = p.model
-    freeze(model, cfg)
+
+def _freeze_and_cache(p: Prepared, cfg) -> None:
+    freeze(p.model, cfg)
     if cfg.freeze_layers and cfg.cache_frozen and p.featurizer.spec.mode_row.wrapper is None:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
-            p.train, p.val = (model_mod.cache_prefix(model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+            p.train, p.val = (model_mod.cache_prefix(p.model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
                               for f in (p.train, p.val))
             if p.test is not None:
-                p.test = model_mod.cache_prefix(model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
-    # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
-    # the frozen layers swapped out of the forward (cached prefix) DDP's broadcast asserted on an empty list
-    ddp = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if world > 1 else model
-    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
-    per_epoch = len(model_mod.batches(p.train, cfg.batch_size, shard=(rank, world)))
+                p.test = model_mod.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+
+
+def _optimizer(p: Prepared, cfg, shard):
+    optimizer = torch.optim.AdamW(param_groups(p.model, cfg), lr=cfg.lr)
+    per_epoch = len(model_mod.batches(p.train, cfg.batch_size, shard=shard))
     steps = math.ceil(per_epoch / cfg.grad_accum) * cfg.epochs
     schedule = "constant_with_warmup" if cfg.schedule == "constant" else cfg.schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
                               num_training_steps=steps)
+    return optimizer, scheduler
 
-    history, best_loss, bad_epochs, start_epoch = [], math.inf, 0, 1
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history, best_loss, bad_epochs = state["history"], state["best_loss"], state["bad_epochs"]
-        start_epoch = state["epoch"] + 1
-        log(f"resuming {out} after epoch {state['epoch']}")
-    elif main and not resume:
-        out.mkdir(parents=True, exist_ok=True)
-        run_mod.write_config(out, cfg)
-        run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
-        if p.clusterer is not None:
-            p.clusterer.save(out / run_mod.CLUSTERER)
 
-    started = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        if bad_epochs >= cfg.patience:
-            break
-        ddp.train()
-        order = model_mod.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
-                               group_by_length=cfg.group_by_length, shard=(rank, world))
-        seen = correct = 0
-        loss_sum = 0.0
-        bar = tqdm(order, desc=f"epoch {epoch}", disable=not (progress and main), leave=False)
-        for step, idx in enumerate(bar, 1):
-            batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=model_mod.TRAIN_PAD_MULTIPLE)
-            labels = batch.pop("labels")
-            with runtime.autocast(cfg.precision):
-                logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()
-            loss = F.cross_entropy(logits, labels)
-            (loss / cfg.grad_accum).backward()
-            if step % cfg.grad_accum == 0 or step == len(order):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            if step % model_mod.TRIM_EVERY == 0:
-                runtime.release_memory()
-            seen += len(idx)
-            correct += int((logits.argmax(1) == labels).sum())
-            loss_sum += loss.item() * len(idx)
-            if main and (step % cfg.log_every == 0 or step == len(order)):
-                line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
-                        f"lr={scheduler.get_last_lr()[0]:.3e} acc={correct / seen:.4f}")
-                bar.write(line) if progress else log(line)
-        bar.close()
-        totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
-        if world > 1:
-            dist.all_reduce(totals)
-        val_loss, val_acc = scores(model_mod.doc_logits(model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
-        row = {"epoch": epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
-               "train_acc": round(totals[1].item() / totals[2].item(), 6),
-               "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
-               "lr": scheduler.get_last_lr()[0]}
-        if p.test is not None:
-            test_logits = model_mod.doc_logits(model, p.test, p.pad_id, cfg.eval_batch_size)
-            test_loss, test_acc = scores(test_logits, p.test_y)
-            macro = f1_score(p.test_y, test_logits.argmax(1), average="macro")
-            row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6), test_macro_f1=round(macro, 6))
-        improved = val_loss < best_loss - cfg.min_delta
-        best_loss, bad_epochs = (val_loss, 0) if improved else (best_loss, bad_epochs + 1)
-        row.update(best=improved, elapsed_s=round(time.time() - started, 1))
-        history.append(row)
-        if main:
-            log("epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f} val_loss={val_loss:.4f} "
-                "val_acc={val_acc:.4f}".format(**row)
-                + (" test_acc={test_acc:.4f}".format(**row) if "test_acc" in row else "")
-                + (" *" if improved else ""))
-            if improved:
-                _save_model(out, model, p.tokenizer)
-            run_mod.write_metrics(out, history)
-            _save_checkpoint(out / run_mod.CHECKPOINT, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch,
-                "history": history, "best_loss": best_loss, "bad_epochs": bad_epochs})
-        if world > 1:
-            dist.barrier()
+def _restore(state: dict, model, optimizer, scheduler) -> Progress:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return Progress(history=state["history"], best_loss=state["best_loss"], bad_epochs=state["bad_epochs"])
 
-    best = [r for r in history if r["best"]][-1]  # the epoch whose weights are in model/
-    final = {"best_epoch": best["epoch"], "epochs_run": len(history), "val_loss": best["val_loss"],
-             "val_acc": best["val_acc"], "train_seconds": history[-1]["elapsed_s"]}
+
+def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    run_mod.write_config(out, cfg)
+    run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
+    if p.clusterer is not None:
+        p.clusterer.save(out / run_mod.CLUSTERER)
+
+
+def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log):
+    """One pass over this rank's batches; returns (loss sum, correct, seen) summed over all ranks."""
+    ddp.train()
+    order = model_mod.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
+                              group_by_length=cfg.group_by_length, shard=shard)
+    seen = correct = 0
+    loss_sum = 0.0
+    bar = tqdm(order, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    for step, idx in enumerate(bar, 1):
+        batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=model_mod.TRAIN_PAD_MULTIPLE)
+        labels = batch.pop("labels")
+        with runtime.autocast(cfg.precision):
+            logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()
+        loss = F.cross_entropy(logits, labels)
+        (loss / cfg.grad_accum).backward()
+        if step % cfg.grad_accum == 0 or step == len(order):
+            torch.nn.utils.clip_grad_norm_(p.model.parameters(), cfg.clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        if step % model_mod.TRIM_EVERY == 0:
+            runtime.release_memory()
+        seen += len(idx)
+        correct += int((logits.argmax(1) == labels).sum())
+        loss_sum += loss.item() * len(idx)
+        if log is not None and (step % cfg.log_every == 0 or step == len(order)):
+            line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
+                    f"lr={scheduler.get_last_lr()[0]:.3e} acc={correct / seen:.4f}")
+            bar.write(line) if progress else log(line)
+    bar.close()
+    totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
+    if dist.is_initialized():
+        dist.all_reduce(totals)
+    return totals
+
+
+def _score_epoch(p: Prepared, cfg, epoch: int, totals, scheduler) -> dict:
+    """The epoch's metrics row: training totals, validation (which chooses) and test (which never does)."""
+    val_loss, val_acc = scores(model_mod.doc_logits(p.model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
+    row = {"epoch": epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
+           "train_acc": round(totals[1].item() / totals[2].item(), 6),
+           "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
+           "lr": scheduler.get_last_lr()[0]}
+    if p.test is not None:
+        test_logits = model_mod.doc_logits(p.model, p.test, p.pad_id, cfg.eval_batch_size)
+        test_loss, test_acc = scores(test_logits, p.test_y)
+        macro = f1_score(p.test_y, test_logits.argmax(1), average="macro")
+        row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6), test_macro_f1=round(macro, 6))
+    return row
+
+
+def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, optimizer, scheduler, log) -> None:
+    """Rank 0: report the epoch, keep the model if it improved, and checkpoint for --resume."""
+    log("epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f} val_loss={val_loss:.4f} "
+        "val_acc={val_acc:.4f}".format(**row)
+        + (" test_acc={test_acc:.4f}".format(**row) if "test_acc" in row else "")
+        + (" *" if row["best"] else ""))
+    if row["best"]:
+        _save_model(out, p.model, p.tokenizer)
+    run_mod.write_metrics(out, done.history)
+    _save_checkpoint(out / run_mod.CHECKPOINT, {
+        "model": p.model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": row["epoch"],
+        "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs})
+
+
+def _finish(out: Path, model, done: Progress, shard, log) -> dict:
+    """final.json from the kept epoch; under DDP, proof that the replicas agree; the checkpoint removed."""
+    rank, world = shard
+    best = [r for r in done.history if r["best"]][-1]  # the epoch whose weights are in model/
+    final = {"best_epoch": best["epoch"], "epochs_run": len(done.history), "val_loss": best["val_loss"],
+             "val_acc": best["val_acc"], "train_seconds": done.history[-1]["elapsed_s"]}
     if "test_acc" in best:
         final.update(test_loss=best["test_loss"], test_acc=best["test_acc"])
     if world > 1:  # DDP keeps replicas identical; prove it rather than assume it
@@ -280,9 +334,9 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         dist.all_gather(gathered, checksum.double())
         if len({round(g.item(), 6) for g in gathered}) != 1:
             raise RuntimeError(f"DDP ranks diverged: parameter checksums {[g.item() for g in gathered]}")
-        if main:
+        if rank == 0:
             log(f"ranks agree: {world} processes, parameter checksum {checksum.item():.6f}")
-    if main:
+    if rank == 0:
         run_mod.write_json(out / run_mod.FINAL, final)
         shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)
     if world > 1:
