@@ -42,7 +42,7 @@ class OnnxEngine:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise KornewsError("the onnx engine needs onnxruntime (pip install 'kornews[onnx]')") from None
+            raise KornewsError("the onnx engine needs onnxruntime (a dependency of kornews: reinstall it)") from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or runtime.threads_for(1)
         options.inter_op_num_threads = 1

@@ -14,7 +14,6 @@ DIR/grid.json lists the cells; DIR/cells/<cell>/ are run directories (trained, t
 test split). A rerun skips finished cells and resumes a killed one in place (`train --resume`).
 """
 import itertools
-import json
 import math
 import re
 import time
@@ -210,17 +209,15 @@ def report(out, log=print) -> dict:
     table = summary(df, target)
     dest = out / REPORT
     dest.mkdir(parents=True, exist_ok=True)
-    public = table
-    atomic_write_text(dest / "summary.csv", public.to_csv(index=False))
-    atomic_write_text(dest / "cells.csv", df.drop(columns=["labels", "confusion", "per_class_f1", "dir"])
-                      .assign(test_acc_per_epoch=lambda d: d.test_acc_per_epoch.map(
-                          lambda a: " ".join(f"{x:.4f}" for x in a if x is not None)),
-                              elapsed_per_epoch=lambda d: d.elapsed_per_epoch.map(
-                          lambda a: " ".join(f"{x:.1f}" for x in a))).to_csv(index=False))
+    atomic_write_text(dest / "summary.csv", table.to_csv(index=False))
+    per_cell = df.drop(columns=["labels", "confusion", "per_class_f1", "dir"]).assign(
+        test_acc_per_epoch=[" ".join(f"{a:.4f}" for a in accs if a is not None) for accs in df.test_acc_per_epoch],
+        elapsed_per_epoch=[" ".join(f"{t:.1f}" for t in times) for times in df.elapsed_per_epoch])
+    atomic_write_text(dest / "cells.csv", per_cell.to_csv(index=False))
     _plot_curves(df, dest / "test_accuracy.png")
     _plot_f1(df, dest / "per_class_f1.png")
+    from .report import plot_confusion
     for condition, g in df.groupby("condition", sort=False):
-        from .report import plot_confusion
         cm = np.sum([np.array(c) for c in g.confusion], axis=0)
         plot_confusion({"confusion": cm.tolist(), "labels": g.labels.iloc[0],
                         "accuracy": float(np.trace(cm) / cm.sum())}, dest / f"confusion-{slug(condition)}.png")
@@ -229,18 +226,19 @@ def report(out, log=print) -> dict:
              f"Target test accuracy: {target if target is not None else 'none set'}.",
              "'best test acc (any epoch)' is what the seed reported (the best epoch chosen on test: optimistic); "
              "'kept model' is the epoch chosen on validation loss, scored on the test split.", "",
-             _markdown(public), "",
+             _markdown(table), "",
              "Plots: `test_accuracy.png` (mean over seeds with a min–max band), `per_class_f1.png`, "
              "`confusion-<condition>.png` (summed over seeds)."]
     atomic_write_text(dest / "report.md", "\n".join(lines) + "\n")
     log(f"report: {dest / 'report.md'}")
-    return {"cells": len(df), "summary": public.to_dict(orient="records")}
+    return {"cells": len(df), "summary": table.to_dict(orient="records")}
 
 
 def _markdown(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(df.columns) + " |"
     rule = "|" + "---|" * len(df.columns)
-    return "\n".join([head, rule] + ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)])
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
 
 
 def _plot_curves(df: pd.DataFrame, path: Path) -> None:

@@ -49,7 +49,8 @@ def export(run, int8: bool = False, log=print) -> dict:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
-        raise KornewsError("export needs onnx, onnxscript and onnxruntime (pip install 'kornews[onnx]')") from None
+        raise KornewsError("export needs onnx, onnxscript and onnxruntime (dependencies of kornews: reinstall it)") \
+            from None
     reference = Classifier.load(run, engine="torch-fp32")
     articles = reference.featurizer.with_clusters(reference.frame(sample_articles(run)))
     features = reference.featurizer(articles)
