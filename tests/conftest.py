@@ -73,3 +73,31 @@ def tiny_runs(slices, tiny_backbone, tmp_path_factory):
             made[mode] = run
         return made[mode]
     return get
+
+
+def live_server(app):
+    """A context manager serving `app` with uvicorn on a free port of 127.0.0.1, in a thread; yields its URL."""
+    import contextlib
+    import socket
+    import threading
+    import time
+    import uvicorn
+
+    @contextlib.contextmanager
+    def serving():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 60
+        while not server.started:
+            assert time.time() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    return serving()

@@ -79,6 +79,14 @@ def export(args):
     run_export(args.run, int8=args.int8)
 
 
+def serve(args):
+    from .serve import Settings, serve as run_server
+    settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
+                        api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
+                        max_batch=args.max_batch, wait_ms=args.wait_ms)
+    run_server(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
+
+
 def report(args):
     from .report import build, markdown
     print(markdown(build(args.run), f"Evaluation of {args.run}"))
@@ -165,6 +173,18 @@ VERBS = {
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
+    "serve": ("a REST API (/v1/classify, /docs) and a web page (/) over a run's classifier", serve, lambda p: (
+        p.add_argument("run"),
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)"),
+        p.add_argument("--port", type=int, default=8000),
+        p.add_argument("--workers", type=int, default=1, help="server processes, each with its share of the cores"),
+        p.add_argument("--api-key", help="require this key in the X-API-Key header (default: $KORNEWS_API_KEY)"),
+        p.add_argument("--threads", type=int, help="threads per worker (default: its share of the cores)"),
+        p.add_argument("--max-batch", type=int, default=32,
+                       help="articles gathered from concurrent requests into one model call (1: no gathering)"),
+        p.add_argument("--wait-ms", type=float, default=5.0, help="how long a lone request waits for company"),
+        p.add_argument("--quiet", action="store_true", help="no access log"),
+        _engine_argument(p))),
     "report": ("rebuild a run's report and plots from its saved predictions", report,
                lambda p: p.add_argument("run")),
     "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cluster,

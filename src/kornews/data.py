@@ -56,6 +56,11 @@ def read_table(path, encoding=None, sep=None) -> pd.DataFrame:
             data = path.read_bytes()
         except OSError as e:
             raise KornewsError(f"{name}: cannot read ({e.strerror})") from None
+    return parse_table(data, name, fmt, encoding, sep)
+
+
+def parse_table(data: bytes, name: str, fmt=None, encoding=None, sep=None) -> pd.DataFrame:
+    """The pure core of `read_table`: the bytes of a table called `name` (format `fmt` or sniffed)."""
     if not data.strip():
         raise KornewsError(f"{name}: file is empty")
     encoding_used = None
@@ -221,8 +226,11 @@ def check_mode(mode) -> int:
     return int(mode)
 
 
+MAX_CHARS = 20000  # longer texts are cut (logged): no article needs more, and one huge cell must not stall a run
+
+
 def load_articles(source, columns: Columns | None = None, *, mode, labeled=True, encoding=None,
-                  max_chars=20000) -> pd.DataFrame:
+                  max_chars=MAX_CHARS) -> pd.DataFrame:
     """Articles from a dataset name (knews8, ynat:dev), a file path, "-" (stdin) or a DataFrame.
 
     Returns columns id, title, body, label (when `labeled`), cluster (int, when the input has one) and row
@@ -240,7 +248,7 @@ def load_articles(source, columns: Columns | None = None, *, mode, labeled=True,
     return normalize(df, columns or detected, mode=mode, labeled=labeled, max_chars=max_chars)
 
 
-def normalize(df: pd.DataFrame, columns: Columns, *, mode, labeled=True, max_chars=20000) -> pd.DataFrame:
+def normalize(df: pd.DataFrame, columns: Columns, *, mode, labeled=True, max_chars=MAX_CHARS) -> pd.DataFrame:
     """The pure core of `load_articles`: a raw table (as `read_table` gives it) into normalized articles."""
     mode = check_mode(mode)
     if not (isinstance(max_chars, int) and max_chars > 0):

@@ -1,0 +1,113 @@
+"""The web page at /, driven in headless Chromium: classify one article, upload a file, the API key prompt."""
+import io
+import shutil
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from kornews import Classifier
+from kornews.serve import Settings, create_app
+
+from conftest import SHARED, live_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# the flags a closed network needs: no background connections, no updates, no first-run or sync
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run", "--disable-sync"]
+
+pytestmark = [pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8"),
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason="needs Chromium: apt-get install chromium chromium-driver (.ci/run does)")]
+
+ARTICLE = {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인",
+           "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_runs):
+    return Classifier.load(tiny_runs(3), engine="torch-fp32")
+
+
+@pytest.fixture(scope="module")
+def url(tiny_runs, clf):
+    with live_server(create_app(Settings(run=str(tiny_runs(3))), clf)) as u:
+        yield u
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(accept_downloads=True, locale="ko-KR")
+    yield context.new_page()
+    context.close()
+
+
+def test_classify_an_article_on_the_page(page, url, clf, tmp_path):
+    page.goto(url + "/")
+    page.wait_for_function("document.getElementById('meta').textContent.startsWith('run ')")
+    assert page.is_hidden("#key-section")  # no key set: no prompt
+    page.fill("#title", ARTICLE["title"])
+    page.fill("#body", ARTICLE["body"])
+    page.click("#classify")
+    page.wait_for_selector("#result:not(.hidden)")
+    expected = httpx.post(url + "/v1/classify", json=ARTICLE).json()
+    assert page.text_content("#topic") == expected["topic"] == clf.predict([ARTICLE])[0]
+    bars = page.query_selector_all("#bars .bar")
+    assert [b.get_attribute("data-topic") for b in bars] == sorted(
+        clf.labels, key=lambda k: -expected["probabilities"][k])
+    # Korean renders with the font the server ships, whatever the viewer has installed
+    fonts = page.evaluate("""async () => { await document.fonts.ready;
+        return [...document.fonts].filter(f => f.family.includes('NanumGothic')).map(f => f.status); }""")
+    assert fonts == ["loaded"]
+    assert page.evaluate("document.fonts.check('16px NanumGothic', '손흥민')")
+    page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
+    assert (tmp_path / "classify.png").stat().st_size > 10_000
+
+
+def test_an_empty_article_shows_the_error(page, url):
+    page.goto(url + "/")
+    page.click("#classify")
+    page.wait_for_selector("#error:not(.hidden)")
+    assert "no text" in page.text_content("#error") and page.is_hidden("#result")
+
+
+def test_upload_a_csv_and_download_predictions(page, url, clf, slices, tmp_path):
+    page.goto(url + "/")
+    page.set_input_files("#file", str(slices / "test.csv"))
+    page.select_option("#format", "csv")
+    page.click("#upload")
+    page.wait_for_selector("#download")
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "test-predictions.csv"
+    got = pd.read_csv(saved, dtype=str)
+    df = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False)
+    assert list(got.pred) == clf.predict([{"title": t, "body": b} for t, b in zip(df.title, df.cleanBody)])
+    assert f"{len(df)}개 기사를 분류했습니다" in page.text_content("#file-status")
+    page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+
+
+def test_with_an_api_key_the_page_asks_for_it(page, tiny_runs, clf):
+    with live_server(create_app(Settings(run=str(tiny_runs(3)), api_key="s3cret"), clf)) as keyed:
+        page.goto(keyed + "/")
+        page.wait_for_selector("#key-section:not(.hidden)")
+        page.fill("#key", "s3cret")
+        page.click("#key-save")
+        page.wait_for_function("document.getElementById('meta').textContent.startsWith('run ')")
+        page.fill("#title", ARTICLE["title"])
+        page.fill("#body", ARTICLE["body"])
+        page.click("#classify")
+        page.wait_for_selector("#result:not(.hidden)")
+        assert page.text_content("#topic") == clf.predict([ARTICLE])[0]
