@@ -35,16 +35,16 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_section(name: str, text: str) -> None:
-    """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md."""
+def write_section(name: str, text: str, path: Path = DOC) -> None:
+    """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md (or `path`)."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     intro = "# Benchmarks\n\nEvery number below comes from the command printed with it.\n"
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else intro
+    doc = path.read_text(encoding="utf-8") if path.exists() else intro
     block = f"{start}\n{text.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc, encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc, encoding="utf-8")
 
 
 def machine() -> str:
