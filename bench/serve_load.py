@@ -11,7 +11,6 @@ and a naive one (`--max-batch 1`: every request is its own model call). The tabl
 import argparse
 import asyncio
 import socket
-import statistics
 import subprocess
 import sys
 import time

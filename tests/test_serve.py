@@ -84,10 +84,10 @@ def test_classify_one_and_a_batch_match_the_python_api(client, clf, articles):
 
 def test_modes_4_and_5_return_the_cluster(tiny_runs):
     clf5 = Classifier.load(tiny_runs(5), engine="torch-fp32")
+    article = {"title": "국회 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}
     with client_for(clf5, run=tiny_runs(5)) as c:
-        r = c.post("/v1/classify", json={"title": "국회 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}).json()
-    assert r["cluster"] in range(3)
-    assert r["cluster"] == int(clf5.classify([{"title": "국회 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}])[1][0])
+        r = c.post("/v1/classify", json=article).json()
+    assert r["cluster"] in range(3) and r["cluster"] == int(clf5.classify([article])[1][0])
 
 
 def test_long_articles_are_cut_and_flagged(client):
@@ -176,7 +176,8 @@ def test_api_key_guards_every_route_but_health_and_the_page(run, clf):
         error_of(c.post("/v1/classify", json={"title": "x"}), 401)
         assert c.get("/v1/labels", headers={"X-API-Key": "s3cret"}).status_code == 200
         assert c.get("/v1/labels", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert c.post("/v1/classify", json={"title": "x", "body": "y"}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        keyed = c.post("/v1/classify", json={"title": "x", "body": "y"}, headers={"X-API-Key": "s3cret"})
+        assert keyed.status_code == 200
         assert c.get("/health").status_code == 200 and c.get("/").status_code == 200
 
 
@@ -273,6 +274,39 @@ def test_concurrent_requests_each_get_their_own_answer(live, clf, articles):
     assert served == 24 and after["model_calls"] - before["model_calls"] < served  # gathered into fewer calls
 
 
+def test_cli_serves_with_workers_and_the_key_from_the_environment(run, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KORNEWS_API_KEY": "k"}
+    proc = subprocess.Popen([sys.executable, "-m", "kornews.cli", "serve", str(run), "--port", str(port),
+                             "--workers", "2", "--engine", "torch-fp32"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode()[-2000:]
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert httpx.get(url + "/v1/labels").status_code == 401
+        answers = [httpx.post(url + "/v1/classify", json={"title": "증시 급등", "body": "코스피가 올랐다."},
+                              headers={"X-API-Key": "k"}, timeout=60).json() for _ in range(4)]
+        assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1  # either worker, the same answer
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0].decode()
+    assert "Traceback" not in out
+
+
 def test_cli_refuses_a_missing_run_in_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
@@ -287,7 +321,7 @@ def test_fuzzed_requests_never_get_a_server_error(live, mode):
     operation, a bounded number each; no answer may be a 5xx or break the schema's responses."""
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
-    from schemathesis.checks import not_a_server_error, positive_data_acceptance
+    from schemathesis.checks import positive_data_acceptance
     schema = schemathesis.openapi.from_url(f"{live}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"POST /v1/classify", "POST /v1/classify/file", "GET /v1/model"}

@@ -1,5 +1,4 @@
 """The web page at /, driven in headless Chromium: classify one article, upload a file, the API key prompt."""
-import io
 import shutil
 from pathlib import Path
 

@@ -22,7 +22,8 @@ from .errors import KornewsError
 
 log = logging.getLogger("kornews.serve")
 PAGE = Path(__file__).with_name("static") / "index.html"
-PUBLIC = ("/health", "/", "/font.ttf", "/favicon.ico")  # reachable without the API key: liveness and the page's static files
+# reachable without the API key: liveness, and the page's static files (no data in them)
+PUBLIC = ("/health", "/", "/font.ttf", "/favicon.ico")
 SETTINGS_ENV = "KORNEWS_SERVE_SETTINGS"  # how `--workers N` hands settings to uvicorn's worker processes
 
 

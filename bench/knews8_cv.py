@@ -1,0 +1,160 @@
+"""Two yardsticks for a recipe: 5-fold cross-validation over all of knews8, and news from another source.
+
+    python bench/knews8_cv.py [--folds 5] [--out-dir bench/runs/cv] [--cross-run RUN] [--key=value ...]
+
+1. Cross-validation: the 1,600 knews8 articles (train + test) in 5 stratified folds (seed 0; the same folds for
+   every model). Per fold, TF-IDF char 1-3 + LinearSVC and `kornews train` (default recipe plus any --key=value;
+   its validation split is taken from the fold's training part) each train on four folds and are scored on the
+   fifth. Accuracy and macro-F1 per fold, mean ± sd, and the paired difference encoder − TF-IDF.
+2. Cross-source: each model trained on the knews8 train split alone, scored on YNAT dev headlines (9,107,
+   Yonhap; title only, empty body) through the label map below. `--cross-run` reuses a finished run of the same
+   recipe (bench/knews8.py leaves one in bench/runs/knews8-mode3).
+
+Finished folds are kept in --out-dir and skipped on a rerun. The table goes to docs/benchmarks.md.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
+
+# knews8 topic → YNAT topic (YNAT has no separate entertainment: 생활문화 covers culture and entertainment)
+TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
+           "international": "세계", "sport": "스포츠", "politics": "정치"}
+
+
+def knews8_all():
+    import pandas as pd
+    from kornews import data
+    parts = [data.load_articles(f"knews8:{split}", mode=3).assign(id=lambda d, s=split: s + "-" + d["id"])
+             for split in ("train", "test")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def as_csv(df, path: Path):
+    """Articles back in knews8's own columns, so `kornews train` and `evaluate` read them as the dataset."""
+    df.rename(columns={"body": "cleanBody", "label": "category"})[["id", "title", "cleanBody", "category"]] \
+        .to_csv(path, index=False)
+
+
+def tfidf_predict(train, articles) -> list:
+    from kornews import baseline, inputs
+    clf = baseline.tfidf_svm().fit(baseline.joined(inputs.mode_inputs(train, 3)), train["label"])
+    return list(clf.predict(baseline.joined(inputs.mode_inputs(articles, 3))))
+
+
+def tfidf_scores(train, test) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+    pred = tfidf_predict(train, test)
+    return accuracy_score(test["label"], pred), f1_score(test["label"], pred, average="macro")
+
+
+def encoder_fold(fold_dir: Path, overrides) -> tuple[float, float, float]:
+    """(accuracy, macro-F1, training seconds) of the recipe trained on the fold's train.csv, scored on test.csv."""
+    run, done = fold_dir / "run", fold_dir / "result.json"
+    if done.is_file():
+        r = json.loads(done.read_text())
+        return r["accuracy"], r["macro_f1"], r["seconds"]
+    import shutil
+    shutil.rmtree(run, ignore_errors=True)
+    secs, _ = measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run),
+                               f"--train={fold_dir / 'train.csv'}", "--test=null", *overrides),
+                       log=fold_dir / "train.log")
+    measured(kornews("evaluate", str(run), str(fold_dir / "test.csv"), "--quiet"))
+    report = json.loads((run / "report.json").read_text())
+    result = {"accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"], "seconds": secs}
+    done.write_text(json.dumps(result))
+    return result["accuracy"], result["macro_f1"], secs
+
+
+def cross_source(run: Path | None, overrides, out_dir: Path) -> tuple[list, list]:
+    """Rows for the cross-source table: TF-IDF and the encoder, trained on knews8 train, on YNAT dev."""
+    from sklearn.metrics import accuracy_score, f1_score
+    from kornews import Classifier, data
+    ynat = data.load_articles("ynat:dev", mode=2)
+    truth = list(ynat["label"])
+    train = data.load_articles("knews8", mode=3)
+    tfidf_pred = tfidf_predict(train, ynat.assign(body=""))
+    if run is None:
+        run = out_dir / "knews8-train"
+        if not (run / "final.json").is_file():
+            measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run),
+                             "--test=null", *overrides), log=out_dir / "knews8-train.log")
+    clf = Classifier.load(run)
+    enc_pred = clf.predict([{"title": t, "body": ""} for t in ynat["title"]])
+    rows = []
+    for name, pred in (("TF-IDF char 1-3 + LinearSVC", tfidf_pred), (f"fine-tuned ({run.name})", enc_pred)):
+        mapped = [TO_YNAT[p] for p in pred]
+        rows.append([name, f"{accuracy_score(truth, mapped):.4f}", f"{f1_score(truth, mapped, average='macro'):.4f}"])
+    return rows, [len(ynat)]
+
+
+def mean_sd(values) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--out-dir", default=str(ROOT / "bench" / "runs" / "cv"))
+    ap.add_argument("--cross-run", help="a finished run of the same recipe on knews8 train (skips training it)")
+    ap.add_argument("--skip-cv", action="store_true", help="only the cross-source yardstick")
+    ap.add_argument("--section", default="knews8-cv")
+    args, overrides = ap.parse_known_args()
+    from sklearn.model_selection import StratifiedKFold
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    cv_rows, diffs = [], {"accuracy": [], "macro-F1": []}
+    if not args.skip_cv:
+        df = knews8_all()
+        folds = StratifiedKFold(args.folds, shuffle=True, random_state=0).split(df, df["label"])
+        scores = {"tfidf": [], "encoder": []}
+        for k, (tr, te) in enumerate(folds, 1):
+            fold_dir = out / f"fold{k}"
+            fold_dir.mkdir(exist_ok=True)
+            train, test = df.iloc[tr].reset_index(drop=True), df.iloc[te].reset_index(drop=True)
+            as_csv(train, fold_dir / "train.csv")
+            as_csv(test, fold_dir / "test.csv")
+            t_acc, t_f1 = tfidf_scores(train, test)
+            e_acc, e_f1, secs = encoder_fold(fold_dir, overrides)
+            scores["tfidf"].append((t_acc, t_f1))
+            scores["encoder"].append((e_acc, e_f1))
+            diffs["accuracy"].append(e_acc - t_acc)
+            diffs["macro-F1"].append(e_f1 - t_f1)
+            print(f"fold {k}: TF-IDF {t_acc:.4f} / {t_f1:.4f}   encoder {e_acc:.4f} / {e_f1:.4f} ({secs:.0f} s)",
+                  flush=True)
+        for name, key in (("TF-IDF char 1-3 + LinearSVC", "tfidf"), ("fine-tuned, default recipe", "encoder")):
+            accs, f1s = zip(*scores[key])
+            cv_rows.append([name, " ".join(f"{a:.3f}" for a in accs), mean_sd(accs), mean_sd(f1s)])
+        cv_rows.append(["paired difference (encoder − TF-IDF)",
+                        " ".join(f"{d:+.3f}" for d in diffs["accuracy"]), mean_sd(diffs["accuracy"]),
+                        mean_sd(diffs["macro-F1"])])
+
+    cross_run = Path(args.cross_run) if args.cross_run else None
+    cross_rows, (n_ynat,) = cross_source(cross_run, overrides, out)
+
+    command = " ".join(["python", "bench/knews8_cv.py", *sys.argv[1:]])
+    parts = ["## knews8: cross-validation and another source", "",
+             f"Command: `{command}`  ", f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}; "
+             f"{(time.time() - started) / 60:.0f} min", ""]
+    if cv_rows:
+        parts += [f"{args.folds}-fold stratified cross-validation over all 1,600 knews8 articles (seed 0, the same "
+                  "folds for both models; the encoder's validation split comes from each fold's training part):", "",
+                  table(["model", "accuracy per fold", "accuracy mean ± sd", "macro-F1 mean ± sd"], cv_rows), ""]
+    parts += [f"Trained on the knews8 train split alone, scored on YNAT dev headlines ({n_ynat:,}, another source "
+              "and period; title only) through the map it→IT과학, economy→경제, society→사회, culture and "
+              "entertain→생활문화, international→세계, sport→스포츠, politics→정치:", "",
+              table(["model", "accuracy", "macro-F1"], cross_rows)]
+    text = "\n".join(parts)
+    print(text)
+    write_section(args.section, text)
+
+
+if __name__ == "__main__":
+    main()
