@@ -62,7 +62,7 @@ def test_labels_model_health(client, clf, run):
     assert client.get("/v1/labels").json() == clf.labels
     info = client.get("/v1/model").json()
     assert info["run"] == run.name and info["mode"] == 3 and info["fields"] == ["title", "body"]
-    assert info["engine"] == "torch-fp32" and info["labels"] == clf.labels
+    assert info["engine"] == "torch-fp32" and info["labels"] == clf.labels and info["hybrid"] is None
     assert info["backbone"].endswith("tiny") and "val_loss" in json.dumps(info["metrics"]["final"])
     health = client.get("/health").json()
     assert health["status"] == "ok" and {"model_calls", "requests", "articles"} <= set(health)

@@ -79,6 +79,11 @@ def export(args):
     run_export(args.run, int8=args.int8)
 
 
+def hybrid(args):
+    from .hybrid import fit_run
+    fit_run(args.run, args.fusion)
+
+
 def serve(args):
     from .serve import Settings, serve as run_server
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
@@ -173,6 +178,10 @@ VERBS = {
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
+    "hybrid": ("add a TF-IDF model and a fusion fitted on validation to a finished run (RUN/hybrid/)", hybrid,
+               lambda p: (p.add_argument("run"),
+                          p.add_argument("--fusion", default="average", choices=["average", "stack", "gate"],
+                                         help="how the two models' probabilities combine (see hybrid.py)"))),
     "serve": ("a REST API (/v1/classify, /docs) and a web page (/) over a run's classifier", serve, lambda p: (
         p.add_argument("run"),
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)"),

@@ -67,6 +67,8 @@ class TrainConfig:
     patience: int = 2                # early stopping on validation loss
     min_delta: float = 0.0
     group_by_length: bool = True     # length-grouped batches: less padding, same shuffling
+    # beside the encoder, a TF-IDF model and a fusion fitted on validation (average | stack | gate; see hybrid.py)
+    fusion: str | None = None
     # bookkeeping
     precision: str = "auto"          # training matmuls in bf16 where the CPU has bf16 units (AMX, AVX512-BF16)
     seed: int = 42
@@ -153,6 +155,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.eval_batch_size >= 1, f"eval_batch_size must be at least 1, got {cfg.eval_batch_size}"),
         (cfg.min_delta >= 0, f"min_delta must be >= 0, got {cfg.min_delta}"),
         (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
+        (cfg.fusion in (None, "average", "stack", "gate"),
+         f"fusion must be average, stack, gate or null, got {cfg.fusion!r}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -38,15 +38,19 @@ class Classifier:
     """`Classifier.load(run).predict(articles)`; articles are dicts with title/body, strings, or a frame.
 
     Composition: the run's `Featurizer` turns articles into features, an `engine` turns features into
-    logits (the fastest the run has unless `engine=` names one; `.engine.name` says which)."""
+    logits (the fastest the run has unless `engine=` names one; `.engine.name` says which); where the run has a
+    hybrid (RUN/hybrid/, `kornews hybrid`), its TF-IDF model and fusion turn those into the final probabilities."""
 
-    def __init__(self, featurizer, engine, labels, batch_size=32):
+    def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None):
         self.featurizer, self.engine, self.labels, self.batch_size = featurizer, engine, list(labels), batch_size
+        self.hybrid = hybrid
 
     @classmethod
-    def load(cls, path, engine="auto", threads=None, batch_size=32) -> "Classifier":
+    def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True) -> "Classifier":
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
-        (`runtime.threads_for(workers)` when several processes predict side by side)."""
+        (`runtime.threads_for(workers)` when several processes predict side by side); `hybrid=False` ignores
+        a run's hybrid and predicts with the encoder alone."""
+        from .hybrid import Hybrid
         from .inputs import Featurizer
         run_dir, model_dir, config, spec = locate(path)
         clusterer = None
@@ -55,7 +59,8 @@ class Classifier:
             clusterer = Clusterer.load(model_dir.parent / run_mod.CLUSTERER)
         featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
         labels = [config.id2label[i] for i in range(len(config.id2label))]
-        return cls(featurizer, engine_mod.load(run_dir, model_dir, engine, threads), labels, batch_size)
+        fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
+        return cls(featurizer, engine_mod.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion)
 
     # what the featurizer and engine hold, under the names users of a classifier look for
     spec = property(lambda self: self.featurizer.spec)
@@ -92,9 +97,16 @@ class Classifier:
 
     def classify(self, articles, progress=False) -> tuple[np.ndarray, np.ndarray | None]:
         """(probabilities per article, cluster id per article in modes 4/5 else None), in input order."""
+        parts, clusters = self.classify_parts(articles, progress)
+        return parts.get("fused", parts["encoder"]), clusters
+
+    def classify_parts(self, articles, progress=False) -> tuple[dict, np.ndarray | None]:
+        """As `classify`, with the probabilities of each part: {"encoder"} alone, or with a hybrid
+        {"encoder", "tfidf", "fused"}."""
         df = self.featurizer.with_clusters(self.frame(articles))
         if df.empty:
-            return np.zeros((0, len(self.labels)), dtype=np.float32), None
+            empty = np.zeros((0, len(self.labels)), dtype=np.float32)
+            return {"encoder": empty} | ({"tfidf": empty, "fused": empty} if self.hybrid else {}), None
         probs = []
         step = 1024  # featurize in slices so a huge file streams with bounded memory
         with tqdm(total=len(df), disable=not progress, desc="predict", unit=" articles", file=sys.stderr,
@@ -111,7 +123,11 @@ class Classifier:
                                                    progress=advance)
                 probs.append(_softmax(logits))
         clusters = df["cluster"].to_numpy() if "cluster" in df and self.spec.mode_row.clusters else None
-        return np.concatenate(probs), clusters
+        probs = np.concatenate(probs)
+        if self.hybrid is None:
+            return {"encoder": probs}, clusters
+        from .hybrid import texts
+        return self.hybrid.parts(probs, texts(df, self.mode)), clusters
 
     def predict_proba(self, articles, progress=False) -> np.ndarray:
         return self.classify(articles, progress)[0]
@@ -122,13 +138,18 @@ class Classifier:
 
 
 def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False) -> pd.DataFrame:
-    probs, clusters = clf.classify(df, progress=progress)
+    """id, label (if known), pred, cluster (modes 4/5), pred_encoder and pred_tfidf (hybrid runs), p_<topic>."""
+    parts, clusters = clf.classify_parts(df, progress=progress)
+    probs = parts.get("fused", parts["encoder"])
     labels = clf.labels
     out = pd.DataFrame({"id": df["id"].to_numpy(), "pred": [labels[i] for i in probs.argmax(1)]})
     if "label" in df:
         out.insert(1, "label", df["label"].to_numpy())
     if clusters is not None:
         out["cluster"] = clusters
+    if "fused" in parts:  # what each part alone would say: the report compares them
+        for name in ("encoder", "tfidf"):
+            out[f"pred_{name}"] = [labels[i] for i in parts[name].argmax(1)]
     for j, name in enumerate(labels):
         out[f"p_{name}"] = probs[:, j].round(6)
     return out

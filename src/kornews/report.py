@@ -51,6 +51,12 @@ def markdown(metrics: dict, title: str) -> str:
               "| true \\ pred | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
     for lab, row in zip(labels, metrics["confusion"]):
         lines.append(f"| {lab} | " + " | ".join(map(str, row)) + " |")
+    if metrics.get("parts"):
+        lines += ["", "Hybrid: each part alone and the fusion (the predictions above)", "",
+                  "| model | accuracy | macro-F1 |", "|---|---:|---:|"]
+        for name, m in metrics["parts"].items():
+            lines.append(f"| {name} alone | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} |")
+        lines.append(f"| fusion | {metrics['accuracy']:.4f} | {metrics['macro']['f1']:.4f} |")
     if metrics.get("font_note"):
         lines += ["", f"Note: {metrics['font_note']}"]
     return "\n".join(lines) + "\n"
@@ -107,7 +113,12 @@ def build(run) -> dict:
     preds = pd.read_csv(run / run_mod.PREDICTIONS, dtype=str, keep_default_na=False)
     if "label" not in preds:
         raise KornewsError(f"{run / run_mod.PREDICTIONS}: no 'label' column (predictions of unlabelled data)")
-    metrics = compute(preds["label"], preds["pred"], labels_of(run))
+    labels = labels_of(run)
+    metrics = compute(preds["label"], preds["pred"], labels)
+    parts = [name for name in ("encoder", "tfidf") if f"pred_{name}" in preds]
+    if parts:  # a hybrid run: each part alone beside the fusion
+        metrics["parts"] = {name: {k: v for k, v in compute(preds["label"], preds[f"pred_{name}"], labels).items()
+                                   if k in ("accuracy", "macro")} for name in parts}
     plots = run / run_mod.PLOTS
     note = plot_confusion(metrics, plots / "confusion.png")
     if note:

@@ -117,6 +117,7 @@ class Service:
         self.info = {"run": self.name, "mode": self.clf.mode, "fields": list(self.clf.spec.mode_row.fields),
                      "max_len": self.clf.spec.max_len, "engine": self.clf.engine.name,
                      "backbone": _backbone(run_dir), "labels": self.clf.labels, "metrics": _metrics(run_dir),
+                     "hybrid": getattr(self.clf, "hybrid", None) and self.clf.hybrid.kind,
                      "limits": {k: v for k, v in asdict(settings).items() if k.startswith(("max_", "wait"))}}
         self.batcher = Batcher(self.results, settings.max_batch, settings.wait_ms)
 

@@ -201,7 +201,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
             _end_epoch(out, p, row, done, optimizer, scheduler, log)
         if world > 1:
             dist.barrier()
-    return _finish(out, p.model, done, (rank, world), log)
+    return _finish(out, cfg, p.model, done, (rank, world), log)
 
 
 def _open_run(out: Path, resume: bool):
@@ -320,8 +320,9 @@ def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, optimizer, sch
         "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs})
 
 
-def _finish(out: Path, model, done: Progress, shard, log) -> dict:
-    """final.json from the kept epoch; under DDP, proof that the replicas agree; the checkpoint removed."""
+def _finish(out: Path, cfg, model, done: Progress, shard, log) -> dict:
+    """final.json from the kept epoch; under DDP, proof that the replicas agree; the checkpoint removed; the
+    hybrid fitted when the recipe asks for one."""
     rank, world = shard
     best = [r for r in done.history if r["best"]][-1]  # the epoch whose weights are in model/
     final = {"best_epoch": best["epoch"], "epochs_run": len(done.history), "val_loss": best["val_loss"],
@@ -339,6 +340,9 @@ def _finish(out: Path, model, done: Progress, shard, log) -> dict:
     if rank == 0:
         run_mod.write_json(out / run_mod.FINAL, final)
         shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)
+        if cfg.fusion:
+            from . import hybrid
+            hybrid.fit_run(out, cfg.fusion, log=log)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
