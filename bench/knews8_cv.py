@@ -5,7 +5,9 @@
 1. Cross-validation: the 1,600 knews8 articles (train + test) in 5 stratified folds (seed 0; the same folds for
    every model). Per fold, TF-IDF char 1-3 + LinearSVC and `kornews train` (default recipe plus any --key=value;
    its validation split is taken from the fold's training part) each train on four folds and are scored on the
-   fifth. Accuracy and macro-F1 per fold, mean ± sd, and the paired difference encoder − TF-IDF.
+   fifth; then each fusion of the hybrid (`kornews hybrid`: TF-IDF logistic regression on the fold run's
+   training part, fusion fitted on its validation split) on the same fifth. Accuracy and macro-F1 per fold,
+   mean ± sd, and paired differences against TF-IDF.
 2. Cross-source: each model trained on the knews8 train split alone, scored on YNAT dev headlines (9,107,
    Yonhap; title only, empty body) through the label map below. `--cross-run` reuses a finished run of the same
    recipe (bench/knews8.py leaves one in bench/runs/knews8-mode3).
@@ -21,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 # knews8 topic → YNAT topic (YNAT has no separate entertainment: 생활문화 covers culture and entertainment)
 TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
@@ -71,10 +75,33 @@ def encoder_fold(fold_dir: Path, overrides) -> tuple[float, float, float]:
     return result["accuracy"], result["macro_f1"], secs
 
 
-def cross_source(run: Path | None, overrides, out_dir: Path) -> tuple[list, list]:
-    """Rows for the cross-source table: TF-IDF and the encoder, trained on knews8 train, on YNAT dev."""
+def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
+    """Accuracy and macro-F1 of the run's encoder alone, the hybrid's TF-IDF part, and each fusion (fitted on the
+    run's validation split by `kornews hybrid`) on `articles`; `to` maps predicted labels first (cross-source)."""
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, data
+    from kornews import Classifier, hybrid
+    truth = list(articles["label"]) if truth is None else truth
+    enc = Classifier.load(run, hybrid=False).predict_proba(articles)
+    log_enc = np.log(np.clip(enc, 1e-12, None))
+    probs = {"encoder": enc}
+    for kind in hybrid.FUSIONS:
+        params = hybrid.fit_run(run, kind, log=lambda s: None)
+        tf = hybrid.Hybrid.load(run).tfidf.log_proba(hybrid.texts(articles, 3))
+        probs["TF-IDF LR (the hybrid's part)"] = np.exp(tf)
+        probs[f"hybrid: {kind}"] = hybrid.fuse(params, log_enc, tf)
+    labels = Classifier.load(run, hybrid=False).labels
+    out = {}
+    for name, p in probs.items():
+        pred = [labels[i] for i in p.argmax(1)]
+        pred = [to[x] for x in pred] if to else pred
+        out[name] = (accuracy_score(truth, pred), f1_score(truth, pred, average="macro"))
+    return out
+
+
+def cross_source(run: Path | None, overrides, out_dir: Path) -> tuple[list, list]:
+    """Rows for the cross-source table: TF-IDF, the encoder and its hybrids, trained on knews8 train, on YNAT dev."""
+    from sklearn.metrics import accuracy_score, f1_score
+    from kornews import data
     ynat = data.load_articles("ynat:dev", mode=2)
     truth = list(ynat["label"])
     train = data.load_articles("knews8", mode=3)
@@ -84,12 +111,16 @@ def cross_source(run: Path | None, overrides, out_dir: Path) -> tuple[list, list
         if not (run / "final.json").is_file():
             measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run),
                              "--test=null", *overrides), log=out_dir / "knews8-train.log")
-    clf = Classifier.load(run)
-    enc_pred = clf.predict([{"title": t, "body": ""} for t in ynat["title"]])
-    rows = []
-    for name, pred in (("TF-IDF char 1-3 + LinearSVC", tfidf_pred), (f"fine-tuned ({run.name})", enc_pred)):
-        mapped = [TO_YNAT[p] for p in pred]
-        rows.append([name, f"{accuracy_score(truth, mapped):.4f}", f"{f1_score(truth, mapped, average='macro'):.4f}"])
+    import shutil
+    copy = out_dir / "cross-run"  # the hybrid is written into a copy: the given run stays as it was
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run, copy)
+    scores = hybrid_scores(copy, ynat.assign(body=""), truth, TO_YNAT)
+    mapped = [TO_YNAT[p] for p in tfidf_pred]
+    rows = [["TF-IDF char 1-3 + LinearSVC", f"{accuracy_score(truth, mapped):.4f}",
+             f"{f1_score(truth, mapped, average='macro'):.4f}"]]
+    rows += [["fine-tuned, default recipe" if name == "encoder" else name, f"{acc:.4f}", f"{f1:.4f}"]
+             for name, (acc, f1) in scores.items()]
     return rows, [len(ynat)]
 
 
@@ -110,31 +141,37 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    cv_rows, diffs = [], {"accuracy": [], "macro-F1": []}
+    cv_rows = []
     if not args.skip_cv:
         df = knews8_all()
         folds = StratifiedKFold(args.folds, shuffle=True, random_state=0).split(df, df["label"])
-        scores = {"tfidf": [], "encoder": []}
+        scores = {}
         for k, (tr, te) in enumerate(folds, 1):
             fold_dir = out / f"fold{k}"
             fold_dir.mkdir(exist_ok=True)
             train, test = df.iloc[tr].reset_index(drop=True), df.iloc[te].reset_index(drop=True)
             as_csv(train, fold_dir / "train.csv")
             as_csv(test, fold_dir / "test.csv")
-            t_acc, t_f1 = tfidf_scores(train, test)
+            fold = {"TF-IDF char 1-3 + LinearSVC": tfidf_scores(train, test)}
             e_acc, e_f1, secs = encoder_fold(fold_dir, overrides)
-            scores["tfidf"].append((t_acc, t_f1))
-            scores["encoder"].append((e_acc, e_f1))
-            diffs["accuracy"].append(e_acc - t_acc)
-            diffs["macro-F1"].append(e_f1 - t_f1)
-            print(f"fold {k}: TF-IDF {t_acc:.4f} / {t_f1:.4f}   encoder {e_acc:.4f} / {e_f1:.4f} ({secs:.0f} s)",
-                  flush=True)
-        for name, key in (("TF-IDF char 1-3 + LinearSVC", "tfidf"), ("fine-tuned, default recipe", "encoder")):
-            accs, f1s = zip(*scores[key])
+            fold["fine-tuned, default recipe"] = (e_acc, e_f1)
+            extra = hybrid_scores(fold_dir / "run", test)
+            extra.pop("encoder")  # the same model as the line above, scored by evaluate
+            fold.update(extra)
+            for name, (acc, f1) in fold.items():
+                scores.setdefault(name, []).append((acc, f1))
+            print(f"fold {k} ({secs:.0f} s): " + "; ".join(f"{n} {a:.4f}" for n, (a, _) in fold.items()), flush=True)
+        base = scores["TF-IDF char 1-3 + LinearSVC"]
+        for name, values in scores.items():
+            accs, f1s = zip(*values)
             cv_rows.append([name, " ".join(f"{a:.3f}" for a in accs), mean_sd(accs), mean_sd(f1s)])
-        cv_rows.append(["paired difference (encoder − TF-IDF)",
-                        " ".join(f"{d:+.3f}" for d in diffs["accuracy"]), mean_sd(diffs["accuracy"]),
-                        mean_sd(diffs["macro-F1"])])
+        for name, values in scores.items():
+            if name.startswith("TF-IDF"):
+                continue
+            d_acc = [a - b for (a, _), (b, _) in zip(values, base)]
+            d_f1 = [a - b for (_, a), (_, b) in zip(values, base)]
+            cv_rows.append([f"{name} − TF-IDF SVM (paired)", " ".join(f"{d:+.3f}" for d in d_acc), mean_sd(d_acc),
+                            mean_sd(d_f1)])
 
     cross_run = Path(args.cross_run) if args.cross_run else None
     cross_rows, (n_ynat,) = cross_source(cross_run, overrides, out)
