@@ -58,10 +58,11 @@ def test_grid_runs_resumes_after_a_kill_and_reports_without_models(grid, tmp_pat
     for model in out.glob("cells/*/model"):
         model.rename(model.with_name("hidden-model"))
     (out / "report").rename(out / "old-report")
-    assert main(["experiment", "report", str(out)]) == 0
+    assert main(["experiment", "report", str(out), "--target", "0.01"]) == 0  # every cell reaches it at epoch 1
     summary = pd.read_csv(out / "report" / "summary.csv")
     assert summary["Condition"].tolist() == ["titles", "title + body"] and summary["seeds"].tolist() == [2, 2]
     assert summary["test acc (kept model)"].str.contains("±").all()
+    assert summary["epochs to target"].tolist() == ["1.0 (2/2 seeds)"] * 2
     cells = pd.read_csv(out / "report" / "cells.csv")
     assert len(cells) == 4 and set(cells.seed) == {1, 2}
     text = (out / "report" / "report.md").read_text()
@@ -78,7 +79,7 @@ def test_summary_statistics():
     table = experiment.summary(cells, target=0.65)
     a, b = table.iloc[0], table.iloc[1]
     assert a["best test acc (any epoch)"] == "0.7500 ± 0.0707" and a["at epoch"] == "2.0"
-    assert a["test acc (kept model)"] == "0.7500 ± 0.0707"
+    assert a["test acc (kept model)"] == "0.7500 ± 0.0707" and a["test acc after epoch 1"] == "0.5500 ± 0.0707"
     assert a["epochs to target"] == "2.0 (2/2 seeds)" and a["s to target"] == "21"
     assert b["epochs to target"] == "1.0 (1/1 seeds)" and b["test acc (kept model)"] == "0.9000"
     assert experiment.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"

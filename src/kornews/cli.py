@@ -120,7 +120,7 @@ def experiment(args):
     if args.grid == "report":
         if not args.dir:
             raise KornewsError("usage: kornews experiment report DIR")
-        exp.report(args.dir)
+        exp.report(args.dir, target=args.target)
     else:
         from pathlib import Path
         out = args.out or args.dir or f"runs/experiment-{Path(args.grid).stem}"
@@ -208,6 +208,9 @@ VERBS = {
                    lambda p: (p.add_argument("grid", help="GRID.yaml (see experiments/), or 'report'"),
                               p.add_argument("dir", nargs="?", help="with 'report': the experiment directory"),
                               p.add_argument("--out", help="experiment directory (default runs/experiment-<grid>)"),
+                              p.add_argument("--target", type=float,
+                                             help="with 'report': the test accuracy for epochs/seconds to target "
+                                                  "(default: the grid's)"),
                               p.add_argument("--quiet", action="store_true"))),
     "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
         p.add_argument("--out", help="run directory (default: runs/demo-<time>)"),
