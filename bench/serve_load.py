@@ -4,8 +4,9 @@
 
 Each server is a `kornews serve` child process on 127.0.0.1 (access log off); the clients are asyncio tasks in
 this process, each sending its next request as soon as its last one is answered, until the time is up (and never
-more than `--max-requests` in all). Loads: single articles, and batches of 16, drawn in turn from the knews8 test
-split (title + body). Servers: the default (concurrent requests gathered into model calls of up to 32 articles)
+more than `--max-requests` in all). Loads: single articles and batches of 16 drawn in turn from the knews8 test
+split (title + body, up to the run's 384 tokens), and single YNAT dev headlines (short inputs). Servers: the
+default (concurrent requests gathered into model calls of up to 32 articles)
 and a naive one (`--max-batch 1`: every request is its own model call). The table goes to docs/serving.md.
 """
 import argparse
@@ -94,20 +95,25 @@ def main():
     from kornews import data
     df = data.load_articles("knews8:test", mode=3)
     articles = [{"title": t, "body": b, "id": i} for t, b, i in zip(df.title, df.body, df.id)]
+    # short inputs, where a model call's fixed cost dominates: YNAT dev headlines as titles with an empty body
+    heads = data.load_articles("ynat:dev", mode=2).head(2000)
+    headlines = [{"title": t, "id": i} for t, i in zip(heads.title, heads.id)]
+    loads = [("knews8 article (title + body)", articles, 1), ("knews8 article (title + body)", articles, 16),
+             ("YNAT headline (title only)", headlines, 1)]
 
     rows = []
     for server, flags in SERVERS.items():
         proc, url = start(args.run, flags)
         try:
             engine = httpx.get(url + "/v1/model").json()["engine"]
-            for per_request in (1, 16):
+            for kind, items, per_request in loads:
                 before = httpx.get(url + "/health").json()
-                lat, errors, elapsed = asyncio.run(load(url, articles, per_request, args.clients, args.seconds,
+                lat, errors, elapsed = asyncio.run(load(url, items, per_request, args.clients, args.seconds,
                                                         args.max_requests))
                 after = httpx.get(url + "/health").json()
                 calls = after["model_calls"] - before["model_calls"]
                 served = after["articles"] - before["articles"]
-                row = [server, engine, f"{per_request}", f"{len(lat) / elapsed:.2f}",
+                row = [server, engine, kind, f"{per_request}", f"{len(lat) / elapsed:.2f}",
                        f"{len(lat) * per_request / elapsed:.1f}",
                        *(f"{1000 * percentile(lat, q):.0f}" for q in (50, 95, 99)),
                        f"{served / max(1, calls):.1f}", str(len(errors))]
@@ -117,8 +123,8 @@ def main():
             proc.terminate()
             proc.wait(30)
 
-    header = ["server", "engine", "articles per request", "requests/s", "articles/s", "p50 ms", "p95 ms", "p99 ms",
-              "articles per model call", "errors"]
+    header = ["server", "engine", "input", "articles per request", "requests/s", "articles/s", "p50 ms", "p95 ms",
+              "p99 ms", "articles per model call", "errors"]
     command = f"python bench/serve_load.py --clients {args.clients} --seconds {args.seconds:g}"
     text = (f"### Load: {args.clients} concurrent clients, {args.seconds:g} s per row\n\n"
             f"Command: `{command}` (run: `{Path(args.run).name}`, {time.strftime('%Y-%m-%d')}; {machine()}; "

@@ -247,13 +247,16 @@ def _plot_curves(df: pd.DataFrame, path: Path) -> None:
     from . import plots
     plt, _ = plots.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for condition, g in df.groupby("condition", sort=False):
+    groups = list(df.groupby("condition", sort=False))
+    # past ten conditions the default cycle repeats colours: tab20 keeps every line its own
+    colors = plt.get_cmap("tab20").colors if len(groups) > 10 else [None] * len(groups)
+    for (condition, g), color in zip(groups, colors):
         width = max(len(a) for a in g.test_acc_per_epoch)
         curves = np.full((len(g), width), np.nan)
         for i, accs in enumerate(g.test_acc_per_epoch):
             curves[i, :len(accs)] = [np.nan if a is None else a for a in accs]
         epochs = np.arange(1, width + 1)
-        line, = ax.plot(epochs, np.nanmean(curves, axis=0), marker="o", ms=3, label=condition)
+        line, = ax.plot(epochs, np.nanmean(curves, axis=0), marker="o", ms=3, label=condition, color=color)
         ax.fill_between(epochs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.15,
                         color=line.get_color())
     ax.set_xlabel("epoch")
