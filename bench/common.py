@@ -52,3 +52,30 @@ def machine() -> str:
     import torch
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
+    """Accuracy and macro-F1 of the run's encoder alone, the hybrid's TF-IDF part, and each fusion (fitted on the
+    run's validation split by `kornews hybrid`) on `articles`; `to` maps predicted labels first (cross-source)."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+    from kornews import Classifier, hybrid
+    truth = list(articles["label"]) if truth is None else truth
+    clf = Classifier.load(run, hybrid=False)
+    enc = clf.predict_proba(articles)
+    log_enc = np.log(np.clip(enc, 1e-12, None))
+    probs = {"encoder": enc}
+    tfidf = None
+    for kind in hybrid.FUSIONS:
+        params = hybrid.fit_run(run, kind, log=lambda s: None, tfidf=tfidf)  # TF-IDF fitted once, fusions each
+        tfidf = hybrid.Hybrid.load(run).tfidf
+        tf = tfidf.log_proba(hybrid.texts(articles, clf.spec.mode))
+        probs["TF-IDF LR (the hybrid's part)"] = np.exp(tf)
+        probs[f"hybrid: {kind}"] = hybrid.fuse(params, log_enc, tf)
+    labels = clf.labels
+    out = {}
+    for name, p in probs.items():
+        pred = [labels[i] for i in p.argmax(1)]
+        pred = [to[x] for x in pred] if to else pred
+        out[name] = (accuracy_score(truth, pred), f1_score(truth, pred, average="macro"))
+    return out

@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
-
-import numpy as np  # noqa: E402
+from common import ROOT, hybrid_scores, kornews, machine, measured, table, write_section  # noqa: E402
 
 # knews8 topic → YNAT topic (YNAT has no separate entertainment: 생활문화 covers culture and entertainment)
 TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
@@ -73,29 +71,6 @@ def encoder_fold(fold_dir: Path, overrides) -> tuple[float, float, float]:
     result = {"accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"], "seconds": secs}
     done.write_text(json.dumps(result))
     return result["accuracy"], result["macro_f1"], secs
-
-
-def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
-    """Accuracy and macro-F1 of the run's encoder alone, the hybrid's TF-IDF part, and each fusion (fitted on the
-    run's validation split by `kornews hybrid`) on `articles`; `to` maps predicted labels first (cross-source)."""
-    from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, hybrid
-    truth = list(articles["label"]) if truth is None else truth
-    enc = Classifier.load(run, hybrid=False).predict_proba(articles)
-    log_enc = np.log(np.clip(enc, 1e-12, None))
-    probs = {"encoder": enc}
-    for kind in hybrid.FUSIONS:
-        params = hybrid.fit_run(run, kind, log=lambda s: None)
-        tf = hybrid.Hybrid.load(run).tfidf.log_proba(hybrid.texts(articles, 3))
-        probs["TF-IDF LR (the hybrid's part)"] = np.exp(tf)
-        probs[f"hybrid: {kind}"] = hybrid.fuse(params, log_enc, tf)
-    labels = Classifier.load(run, hybrid=False).labels
-    out = {}
-    for name, p in probs.items():
-        pred = [labels[i] for i in p.argmax(1)]
-        pred = [to[x] for x in pred] if to else pred
-        out[name] = (accuracy_score(truth, pred), f1_score(truth, pred, average="macro"))
-    return out
 
 
 def cross_source(run: Path | None, overrides, out_dir: Path) -> tuple[list, list]:

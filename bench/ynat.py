@@ -1,9 +1,12 @@
 """KLUE YNAT (headlines, 7 topics): fine-tuned built-in backbones against the published dev macro-F1.
 
-    python bench/ynat.py [--backbones me5-small,me5-small-ko] [--out-dir bench/runs] [--key=value ...]
+    python bench/ynat.py [--backbones me5-small,me5-small-ko] [--out-dir bench/runs] [--hybrid]
+                         [--section ynat] [--key=value ...]
 
 Trains on ../shared/data/ynat/train.tsv with recipes/ynat.yaml (mode 2, title only) plus overrides, evaluates
 macro-F1 and accuracy on the official dev set, beside a TF-IDF + linear SVM measured in the same run.
+`--hybrid` adds, per fine-tuned run, the hybrid's parts and fusions (TF-IDF logistic regression on the run's
+training part, fusion fitted on its validation split; see `kornews hybrid`) scored on the same dev set.
 """
 import argparse
 import json
@@ -13,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
+from common import ROOT, hybrid_scores, kornews, machine, measured, table, write_section  # noqa: E402
 
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
@@ -38,6 +41,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backbones", default="me5-small,me5-small-ko")
     ap.add_argument("--out-dir", default="bench/runs")
+    ap.add_argument("--hybrid", action="store_true", help="also score the hybrid's parts and fusions on dev")
+    ap.add_argument("--section", default="ynat", help="the docs/benchmarks.md section to write")
     args, overrides = ap.parse_known_args()
     rows = [tfidf_row()]
     print(rows[0], flush=True)
@@ -56,6 +61,15 @@ def main():
                      f"{peak:.0f}", " ".join(f"{100 * r['test_macro_f1']:.2f}" for r in history
                                              if "test_macro_f1" in r) or "-"])
         print(rows[-1], flush=True)
+        if args.hybrid:
+            started = time.perf_counter()
+            dev = data.load_articles("ynat:dev", mode=2)
+            scores = hybrid_scores(run, dev)
+            scores.pop("encoder")  # the row above
+            secs = time.perf_counter() - started
+            rows += [[f"{backbone} run + {name}", f"{100 * f1:.2f}", f"{100 * acc:.2f}",
+                      f"+{secs:.0f} (all fusions)", "-", "-"] for name, (acc, f1) in scores.items()]
+            print(rows[-len(scores):], flush=True)
     published = [[f"{name} (KLUE paper)", f"{f1:.2f}", "-", "-", "-", "-"] for name, f1 in PUBLISHED]
     text = "\n".join([
         "## KLUE YNAT (train 44,931 headlines / official dev 9,107, 7 topics, mode 2)", "",
@@ -66,7 +80,7 @@ def main():
         " models on all 45,678 training headlines; 747 of them are missing here). The kept model is the epoch with"
         " the lowest validation loss (a stratified 10% of train), never chosen on dev. Data: KLUE, CC BY-SA 4.0."])
     print(text)
-    write_section("ynat", text)
+    write_section(args.section, text)
 
 
 if __name__ == "__main__":

@@ -163,9 +163,10 @@ def texts(df, mode: int) -> list[str]:
     return baseline.joined(inputs.mode_inputs(df, mode))
 
 
-def fit_run(run, kind: str = "average", log=print) -> dict:
-    """Add (or replace) RUN/hybrid/: TF-IDF trained on the run's training part, the fusion fitted on its
-    validation split (the same stratified split, by the same seed, that chose the encoder's epoch)."""
+def fit_run(run, kind: str = "average", log=print, tfidf: Tfidf | None = None) -> dict:
+    """Add (or replace) RUN/hybrid/: TF-IDF trained on the run's training part (or `tfidf`, one already trained
+    on it, to try another fusion), the fusion fitted on its validation split (the same stratified split, by the
+    same seed, that chose the encoder's epoch)."""
     from . import data, run as run_mod, train as train_mod
     from .predict import Classifier
     run = run_mod.require(run, run_mod.CONFIG, run_mod.FINAL, f"{run_mod.MODEL}/config.json")
@@ -174,7 +175,8 @@ def fit_run(run, kind: str = "average", log=print) -> dict:
     labels = data.LabelMap(clf.labels)
     df = train_mod.load_split(cfg.train, "train", cfg)
     tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
-    tfidf = Tfidf().fit(texts(tr, cfg.mode), labels.encode(tr["label"]), len(labels))
+    if tfidf is None:
+        tfidf = Tfidf().fit(texts(tr, cfg.mode), labels.encode(tr["label"]), len(labels))
     y_val = np.asarray(labels.encode(va["label"]))
     enc_val = np.log(np.clip(clf.predict_proba(va), 1e-12, None))
     tf_val = tfidf.log_proba(texts(va, cfg.mode))
