@@ -40,6 +40,8 @@ def test_dump_round_trips(tmp_path):
     (["lr=1"], "expected --key=value"),
     (["--eval_batch_size=0"], "eval_batch_size must be at least 1"),
     (["--min_delta=-0.1"], "min_delta must be >= 0"),
+    (["--title_copies=1.5"], "title_copies must be in \\[0, 1\\]"),
+    (["--title_copies=0.5", "--mode=2"], "title_copies needs a mode that reads title and body .* not mode 2"),
 ])
 def test_bad_config(overrides, message):
     with pytest.raises(KornewsError, match=message):

@@ -317,3 +317,35 @@ def test_classifier_accepts_run_columns_and_raw_frames(tiny_run, slices):
     np.testing.assert_allclose(clf.predict_proba(by_run_columns), expected, atol=1e-6)
     with pytest.raises(KornewsError, match="article 0: no title or body"):
         clf.predict([{"headline": "x"}])
+
+
+def test_title_copies_add_headline_only_articles():
+    df = pd.DataFrame({"id": list("abcde"), "title": ["t1", "t2", "", "t4", "t5"], "body": ["b"] * 5,
+                       "label": list("xyxyx")})
+    assert train_mod.title_copies(df, 0.0, 0) is df
+    every = train_mod.title_copies(df, 1.0, 0)
+    copies = every.iloc[len(df):]
+    assert list(copies["id"]) == ["a", "b", "d", "e"]  # the untitled article has nothing to copy
+    assert (copies["body"] == "").all() and list(copies["label"]) == list("xyyx")
+    assert every.iloc[:len(df)].equals(df)  # the originals are kept as they were
+    half = train_mod.title_copies(df, 0.5, 3)
+    assert len(half) == 7 and half.equals(train_mod.title_copies(df, 0.5, 3))  # seeded
+    assert set(half["id"].iloc[5:]) < {"a", "b", "d", "e"}
+
+
+def test_title_copies_reach_training_only(slices, tiny_backbone):
+    from kornews import data
+    cfg = tiny_cfg(slices, tiny_backbone, title_copies=1.0)
+    tr, _ = data.stratified_split(train_mod.load_split(cfg.train, "train", cfg), cfg.val_fraction, cfg.seed)
+    titled = tr[tr["title"] != ""]
+    plain = train_mod.prepare(tiny_cfg(slices, tiny_backbone))
+    copied = train_mod.prepare(cfg)
+    n = len(plain.train_y)
+    assert n == len(tr) and len(copied.train_y) == n + len(titled)
+    assert (copied.train_y[:n] == plain.train_y).all() and copied.train["input_ids"][:n] == plain.train["input_ids"]
+    # each copy is its article's title alone, as a single segment
+    tok = copied.tokenizer
+    assert [tok.decode(ids, skip_special_tokens=True) for ids in copied.train["input_ids"][n:]] == \
+        [tok.decode(tok(t)["input_ids"], skip_special_tokens=True) for t in titled["title"]]
+    assert all(tt == [0] * len(tt) for tt in copied.train["token_type_ids"][n:])
+    assert copied.val["input_ids"] == plain.val["input_ids"] and (copied.val_y == plain.val_y).all()

@@ -44,6 +44,7 @@ class TrainConfig:
     encoding: str | None = None
     mode: int = 3                    # 1 body, 2 title, 3 title+body, 4 +cluster token, 5 +cluster embedding
     val_fraction: float = 0.1        # stratified split of `train` for early stopping
+    title_copies: float = 0.0        # modes 3-5: this share of training articles also seen as their title alone
     # model
     backbone: str = "me5-small-ko"  # me5-small with the vocabulary pruned to Korean news
     max_len: int = 384
@@ -136,6 +137,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.max_len >= 8, f"max_len must be at least 8, got {cfg.max_len}"),
         (0 <= cfg.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
         (0 < cfg.val_fraction < 1, f"val_fraction must be in (0, 1), got {cfg.val_fraction}"),
+        (0 <= cfg.title_copies <= 1, f"title_copies must be in [0, 1], got {cfg.title_copies}"),
+        (not cfg.title_copies or cfg.mode not in MODES or len(MODES[cfg.mode].fields) == 2,
+         f"title_copies needs a mode that reads title and body (3, 4 or 5), not mode {cfg.mode}"),
         (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
         (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
         (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),

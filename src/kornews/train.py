@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -48,6 +49,17 @@ def load_split(source: str, split: str, cfg, labeled=True):
                               encoding=cfg.encoding)
 
 
+def title_copies(df, share: float, seed: int):
+    """`df` plus title-only copies of `share` of its titled articles (drawn by `seed`): news also arrives as a bare
+    headline, and a model that only ever saw title + body reads one poorly."""
+    titled = df[df["title"] != ""]
+    n = round(share * len(titled))
+    if n == 0:
+        return df
+    copies = titled.sample(n=n, random_state=seed) if n < len(titled) else titled
+    return pd.concat([df, copies.assign(body="")], ignore_index=True)
+
+
 def prepare(cfg, clusterer=None) -> Prepared:
     df = load_split(cfg.train, "train", cfg)
     labels = data.LabelMap.fit(df["label"])
@@ -62,6 +74,7 @@ def prepare(cfg, clusterer=None) -> Prepared:
     if spec.mode_row.clusters and clusterer is None:  # fitted on the training split only
         clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
         clusterer.fit(clusters.article_text(tr))
+    tr = title_copies(tr, cfg.title_copies, cfg.seed)  # after the clusterer: it learns from whole articles
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
