@@ -1,6 +1,7 @@
 """Two yardsticks for a recipe: 5-fold cross-validation over all of knews8, and news from another source.
 
-    python bench/knews8_cv.py [--folds 5] [--out-dir bench/runs/cv] [--cross-run RUN] [--key=value ...]
+    python bench/knews8_cv.py [--folds 5] [--out-dir bench/runs/cv] [--cross-run RUN] [--skip-cv] [--seeds 42,1,2]
+                              [--section knews8-cv] [--key=value ...]
 
 1. Cross-validation: the 1,600 knews8 articles (train + test) in 5 stratified folds (seed 0; the same folds for
    every model). Per fold, TF-IDF char 1-3 + LinearSVC and `kornews train` (default recipe plus any --key=value;
@@ -10,7 +11,8 @@
    mean ± sd, and paired differences against TF-IDF.
 2. Cross-source: each model trained on the knews8 train split alone, scored on YNAT dev headlines (9,107,
    Yonhap; title only, empty body) through the label map below. `--cross-run` reuses a finished run of the same
-   recipe (bench/knews8.py leaves one in bench/runs/knews8-mode3).
+   recipe (bench/knews8.py leaves one in bench/runs/knews8-mode3). `--seeds` trains the recipe once more per
+   further seed and adds each seed's score, their spread and their ensemble (mean probability).
 
 Finished folds are kept in --out-dir and skipped on a rerun. The table goes to docs/benchmarks.md.
 """
@@ -20,6 +22,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, hybrid_scores, kornews, machine, measured, table, write_section  # noqa: E402
@@ -73,20 +77,33 @@ def encoder_fold(fold_dir: Path, overrides) -> tuple[float, float, float]:
     return result["accuracy"], result["macro_f1"], secs
 
 
-def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str) -> tuple[list, list]:
-    """Rows for the cross-source table: TF-IDF, the encoder and its hybrids, trained on knews8 train, on YNAT dev,
-    with the same models' accuracy on the knews8 test split beside (in-domain, 320 articles: a rough check)."""
+def train_knews8(run: Path, overrides, log: Path) -> Path:
+    if not (run / "final.json").is_file():
+        measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run), "--test=null",
+                         *overrides), log=log)
+    return run
+
+
+def mapped_scores(probs, labels, truth, to=None) -> tuple[float, float]:
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import data
+    pred = [labels[i] for i in probs.argmax(1)]
+    pred = [to[x] for x in pred] if to else pred
+    return accuracy_score(truth, pred), f1_score(truth, pred, average="macro")
+
+
+def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str, seeds=()) -> tuple[list, list]:
+    """Rows for the cross-source table: TF-IDF, the encoder and its hybrids, trained on knews8 train, on YNAT dev,
+    with the same models' accuracy on the knews8 test split beside (in-domain, 320 articles: a rough check).
+    With `seeds` (the first is the run's), the recipe also trains once per further seed: each seed's row, their
+    mean ± sd, and their ensemble (mean probability)."""
+    from sklearn.metrics import accuracy_score, f1_score
+    from kornews import Classifier, data
     ynat = data.load_articles("ynat:dev", mode=2)
     truth = list(ynat["label"])
     train, test = data.load_articles("knews8", mode=3), data.load_articles("knews8:test", mode=3)
     tfidf_pred = tfidf_predict(train, ynat.assign(body=""))
-    if run is None:
-        run = out_dir / "knews8-train"
-        if not (run / "final.json").is_file():
-            measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run),
-                             "--test=null", *overrides), log=out_dir / "knews8-train.log")
+    first = [f"--seed={seeds[0]}"] if seeds else []
+    run = run or train_knews8(out_dir / "knews8-train", [*overrides, *first], out_dir / "knews8-train.log")
     import shutil
     copy = out_dir / "cross-run"  # the hybrid is written into a copy: the given run stays as it was
     shutil.rmtree(copy, ignore_errors=True)
@@ -98,6 +115,23 @@ def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str) -> tup
              f"{f1_score(truth, mapped, average='macro'):.4f}", f"{tfidf_scores(train, test)[0]:.4f}"]]
     rows += [[recipe if name == "encoder" else name, f"{acc:.4f}", f"{f1:.4f}", f"{in_domain[name][0]:.4f}"]
              for name, (acc, f1) in scores.items()]
+    if len(seeds) > 1:
+        runs = [run] + [train_knews8(out_dir / f"knews8-train-seed{s}", [*overrides, f"--seed={s}"],
+                                     out_dir / f"knews8-train-seed{s}.log") for s in seeds[1:]]
+        probs = []
+        for r in runs:
+            clf = Classifier.load(r, hybrid=False)
+            probs.append((clf.predict_proba(ynat.assign(body="")), clf.predict_proba(test), clf.labels))
+        each = [(*mapped_scores(py, labels, truth, TO_YNAT), mapped_scores(pt, labels, list(test["label"]))[0])
+                for py, pt, labels in probs]
+        rows += [[f"{recipe} --seed={s}", *(f"{v:.4f}" for v in values)] for s, values in zip(seeds, each)]
+        rows.append([f"mean ± sd of the {len(seeds)} seeds", *(mean_sd(v) for v in zip(*each))])
+        labels = probs[0][2]
+        ens_y = np.mean([py for py, _, _ in probs], axis=0)
+        ens_t = np.mean([pt for _, pt, _ in probs], axis=0)
+        acc, f1 = mapped_scores(ens_y, labels, truth, TO_YNAT)
+        rows.append([f"ensemble of the {len(seeds)} seeds (mean probability)", f"{acc:.4f}", f"{f1:.4f}",
+                     f"{mapped_scores(ens_t, labels, list(test['label']))[0]:.4f}"])
     return rows, [len(ynat)]
 
 
@@ -112,6 +146,8 @@ def main():
     ap.add_argument("--cross-run", help="a finished run of the same recipe on knews8 train (skips training it)")
     ap.add_argument("--skip-cv", action="store_true", help="only the cross-source yardstick")
     ap.add_argument("--section", default="knews8-cv")
+    ap.add_argument("--seeds", help="cross-source only: also train the recipe with these seeds (the first is the "
+                    "run's own, e.g. 42,1,2) and score each and their ensemble")
     args, overrides = ap.parse_known_args()
     from sklearn.model_selection import StratifiedKFold
     out = Path(args.out_dir)
@@ -152,7 +188,8 @@ def main():
                             mean_sd(d_f1)])
 
     cross_run = Path(args.cross_run) if args.cross_run else None
-    cross_rows, (n_ynat,) = cross_source(cross_run, overrides, out, recipe)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else []
+    cross_rows, (n_ynat,) = cross_source(cross_run, overrides, out, recipe, seeds)
 
     command = " ".join(["python", "bench/knews8_cv.py", *sys.argv[1:]])
     parts = ["## knews8: cross-validation and another source", "",
