@@ -192,7 +192,8 @@ def main():
     cross_rows, (n_ynat,) = cross_source(cross_run, overrides, out, recipe, seeds)
 
     command = " ".join(["python", "bench/knews8_cv.py", *sys.argv[1:]])
-    parts = ["## knews8: cross-validation and another source", "",
+    heading = "## knews8: cross-validation and another source" if cv_rows else f"## Another source: {recipe}"
+    parts = [heading, "",
              f"Command: `{command}`  ", f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}; "
              f"{(time.time() - started) / 60:.0f} min", ""]
     if cv_rows:
