@@ -121,6 +121,19 @@ def test_the_test_split_never_reaches_the_fitting(hybrid_run, slices, monkeypatc
     assert seen["fusion"] == len(va) == 24                            # the validation split only
 
 
+def test_another_fusion_reuses_the_trained_tfidf(hybrid_run, monkeypatch):
+    hybrid.fit_run(hybrid_run, "average", log=lambda s: None)
+    weights = (hybrid_run / "hybrid" / "tfidf.safetensors").read_bytes()
+    trained = hybrid.Hybrid.load(hybrid_run).tfidf
+
+    def refit(*args):
+        raise AssertionError("TF-IDF trained again")
+    monkeypatch.setattr(hybrid.Tfidf, "fit", refit)
+    params = hybrid.fit_run(hybrid_run, "gate", log=lambda s: None, tfidf=trained)
+    assert params["kind"] == hybrid.Hybrid.load(hybrid_run).kind == "gate"
+    assert (hybrid_run / "hybrid" / "tfidf.safetensors").read_bytes() == weights
+
+
 def test_training_with_a_fusion_writes_the_hybrid(slices, tiny_backbone, tmp_path):
     run = tmp_path / "run"
     train_mod.train(tiny_cfg(slices, tiny_backbone, epochs=1, fusion="average"), run, progress=False,
