@@ -50,8 +50,8 @@ def load_split(source: str, split: str, cfg, labeled=True):
 
 
 def title_copies(df, share: float, seed: int):
-    """`df` plus title-only copies of `share` of its titled articles (drawn by `seed`): news also arrives as a bare
-    headline, and a model that only ever saw title + body reads one poorly."""
+    """`df` plus title-only copies of `share` of its titled articles (drawn by `seed`), for input that arrives as
+    bare headlines. On headlines from another source it hurt (docs/benchmarks.md, recipe search): off by default."""
     titled = df[df["title"] != ""]
     n = round(share * len(titled))
     if n == 0:
