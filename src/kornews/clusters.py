@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import cache, data
+from . import files
 from .errors import KornewsError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _engine(name: str):
 # --- embed, with a disk cache keyed by each text's sha1 ---------------------------------------------
 
 def cache_dir(embedder: str) -> Path:
-    return cache.home() / "embeddings" / embedder.replace("/", "--")
+    return files.home() / "embeddings" / embedder.replace("/", "--")
 
 
 def _key(text: str) -> str:
@@ -116,7 +116,7 @@ def _write_shard(folder: Path, keys: list, vectors: np.ndarray) -> None:
     # and two writers of the same batch write the same file.
     buf = io.BytesIO()
     np.savez(buf, keys=np.array(keys), vectors=vectors)
-    cache.atomic_write_bytes(folder / f"{_key(''.join(keys))}.npz", buf.getvalue())
+    files.atomic_write_bytes(folder / f"{_key(''.join(keys))}.npz", buf.getvalue())
 
 
 def _unit(vectors) -> np.ndarray:
@@ -192,7 +192,7 @@ class Clusterer:
         if self.centroids_ is None:
             raise KornewsError("cannot save an unfitted clusterer")
         directory = Path(directory)
-        with cache.atomic_dir(directory) as tmp:
+        with files.atomic_dir(directory) as tmp:
             np.save(tmp / CENTROIDS_FILE, self.centroids_, allow_pickle=False)
             (tmp / CONFIG_FILE).write_text(json.dumps(
                 {"k": self.k, "embedder": self.embedder, "seed": self.seed, "dim": int(self.centroids_.shape[1])},
@@ -265,58 +265,3 @@ def plot_table(table: pd.DataFrame, path, title: str = "") -> None:
     fig.tight_layout()
     plots.save(fig, path)
     plt.close(fig)
-
-
-# --- the verb: fit every k on one embedding pass ----------------------------------------------------
-
-def cluster(source, ks=(8, 16, 32, 64), embedder: str = "use", out_dir="clusters", test_source=None,
-            seed: int = 42, progress: bool = False) -> dict:
-    """Fit a clusterer per k on `source`'s articles; write tables, heatmaps, clusterers and a summary.
-
-    out_dir/k{K}/table.csv, heatmap.png, clusterer/ (and test_table.csv with a test source, whose articles
-    are assigned with the train-fitted centroids); out_dir/summary.json and summary.md. Returns the summary.
-    """
-    ks = [Clusterer(k).k for k in ks]  # validates each k
-    if not ks:
-        raise KornewsError("no cluster counts given")
-    train = data.load_articles(source, mode=3)
-    if max(ks) > len(train):
-        raise KornewsError(f"cannot make {max(ks)} clusters from the {len(train)} articles of {source}: "
-                           f"use k of at most {len(train)}")
-    splits = {"train": (train, embed(article_text(train), embedder, progress=progress))}
-    if test_source is not None:
-        test = data.load_articles(test_source, mode=3)
-        splits["test"] = (test, embed(article_text(test), embedder, progress=progress))
-    out_dir = Path(out_dir)
-    summary = {"source": str(source), "test_source": None if test_source is None else str(test_source),
-               "embedder": embedder, "seed": seed, "articles": {s: len(df) for s, (df, _) in splits.items()},
-               "k": {}}
-    for k in ks:
-        clusterer = Clusterer(k, embedder, seed).fit_vectors(splits["train"][1])
-        folder = out_dir / f"k{k}"
-        clusterer.save(folder / "clusterer")
-        summary["k"][str(k)] = {}
-        for split, (df, vectors) in splits.items():
-            assigned = clusterer.predict_vectors(vectors)
-            table = cluster_table(assigned, df["label"])
-            cache.atomic_write_text(folder / ("table.csv" if split == "train" else f"{split}_table.csv"),
-                                    table.to_csv())
-            if split == "train":
-                plot_table(table, folder / "heatmap.png", f"{source}: {k} clusters ({embedder})")
-            summary["k"][str(k)][split] = scores(assigned, df["label"])
-    cache.atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    cache.atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
-    return summary
-
-
-def summary_markdown(summary: dict) -> str:
-    splits = list(summary["articles"])
-    header = ["k"] + [f"{s} {m}" for s in splits for m in ("purity", "NMI", "ARI")]
-    lines = [f"# Clusters of {summary['source']} ({summary['embedder']})", "",
-             "Articles: " + ", ".join(f"{s} {n}" for s, n in summary["articles"].items()) +
-             (f" (test: {summary['test_source']}, assigned with the train centroids)" if len(splits) > 1 else ""),
-             "", "| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-    for k, by_split in summary["k"].items():
-        cells = [f"{by_split[s][m]:.4f}" for s in splits for m in ("purity", "nmi", "ari")]
-        lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -13,6 +13,9 @@ from pathlib import Path
 import yaml
 
 from .errors import KornewsError
+from .folds import check_val_fraction
+from .modes import mode as mode_row
+from .tfidf import check_fusion
 
 SCHEDULES = ("linear", "cosine", "constant")
 LONG_STRATEGIES = ("head", "head+tail", "chunks")
@@ -127,18 +130,22 @@ def _build(cls, values: dict, prefix=""):
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    from .inputs import MODES  # the table of modes imports this module's dataclasses
+    """Every bound of a config; the mode, val_fraction and fusion bounds are their owners' checks."""
+    try:
+        mode_row(cfg.mode), check_val_fraction(cfg.val_fraction)
+        if cfg.fusion is not None:
+            check_fusion(cfg.fusion)
+    except KornewsError as e:
+        raise KornewsError(f"config: {e}") from None
     checks = [
-        (cfg.mode in MODES, f"mode must be one of {', '.join(map(str, MODES))}, got {cfg.mode}"),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),
         (cfg.grad_accum >= 1, f"grad_accum must be at least 1, got {cfg.grad_accum}"),
         (cfg.max_len >= 8, f"max_len must be at least 8, got {cfg.max_len}"),
         (0 <= cfg.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
-        (0 < cfg.val_fraction < 1, f"val_fraction must be in (0, 1), got {cfg.val_fraction}"),
         (0 <= cfg.title_copies <= 1, f"title_copies must be in [0, 1], got {cfg.title_copies}"),
-        (not cfg.title_copies or cfg.mode not in MODES or len(MODES[cfg.mode].fields) == 2,
+        (not cfg.title_copies or mode_row(cfg.mode).pair,
          f"title_copies needs a mode that reads title and body (3, 4 or 5), not mode {cfg.mode}"),
         (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
         (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
@@ -159,8 +166,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.eval_batch_size >= 1, f"eval_batch_size must be at least 1, got {cfg.eval_batch_size}"),
         (cfg.min_delta >= 0, f"min_delta must be >= 0, got {cfg.min_delta}"),
         (cfg.log_every >= 1, f"log_every must be at least 1, got {cfg.log_every}"),
-        (cfg.fusion in (None, "average", "stack", "gate"),
-         f"fusion must be average, stack, gate or null, got {cfg.fusion!r}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -170,7 +175,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
 def parse_overrides(items: list[str]) -> dict:
     """`--key=value` / `--a.b=value` → nested dict; values are read as YAML scalars (1e-4, true, null)."""
-    out: dict = {}
+    dotted = {}
     for item in items:
         if not item.startswith("--") or "=" not in item:
             raise KornewsError(f"config: expected --key=value, got {item!r}")
@@ -179,8 +184,16 @@ def parse_overrides(items: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
+        dotted[key.replace("-", "_")] = value
+    return nest(dotted)
+
+
+def nest(dotted: dict) -> dict:
+    """{"a.b": v} → {"a": {"b": v}}: dotted keys (overrides, a grid's cells) as the nested mapping a recipe is."""
+    out: dict = {}
+    for key, value in dotted.items():
         node = out
-        *parents, leaf = key.replace("-", "_").split(".")
+        *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value

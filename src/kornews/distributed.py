@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .classifier import Classifier, predictions_frame
 from .errors import KornewsError
 
 ORDER = "_kornews_order"  # the input position of each article, carried through Ray to restore the order
@@ -22,20 +23,18 @@ class _Predictor:
     """One Ray actor: the run loaded once, then one `predictions_frame` per batch."""
 
     def __init__(self, run, engine, threads, batch_size):
-        from .predict import Classifier
         self.clf = Classifier.load(run, engine=engine, threads=threads, batch_size=batch_size)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from .predict import predictions_frame
         frame = predictions_frame(self.clf, batch.drop(columns=[ORDER]))
         frame[ORDER] = batch[ORDER].to_numpy()
         return frame
 
 
-def predict_dataset(run, articles: pd.DataFrame, *, address=None, actors=None, cpus_per_actor=1,
+def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, cpus_per_actor=1,
                     engine="auto", batch_size=32, rows_per_task=256) -> pd.DataFrame:
-    """Predictions for normalized articles (`data.load_articles`), computed by Ray actors; the same frame as
-    `predict.predictions_frame`.
+    """Predictions for normalized articles (`articles.read`), computed by Ray actors; the same frame as
+    `classifier.predictions_frame`.
 
     `address`: None or "local" starts a private Ray instance on this machine (loopback only), anything else is
     passed to `ray.init` ("auto", "ray://host:10001"). `actors`: the pool size (default: as many as the cluster's
@@ -48,7 +47,7 @@ def predict_dataset(run, articles: pd.DataFrame, *, address=None, actors=None, c
         import ray
     except ImportError:
         raise KornewsError("--ray needs Ray (pip install 'kornews[ray]')") from None
-    if articles.empty:
+    if frame.empty:
         raise KornewsError("no articles to predict")
     started_here = not ray.is_initialized()
     if started_here:
@@ -57,7 +56,7 @@ def predict_dataset(run, articles: pd.DataFrame, *, address=None, actors=None, c
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         pool = actors or max(1, cpus // cpus_per_actor)
-        df = articles.reset_index(drop=True).assign(**{ORDER: np.arange(len(articles))})
+        df = frame.reset_index(drop=True).assign(**{ORDER: np.arange(len(frame))})
         # blocks made here, in the driver: an all-to-all repartition would need task CPUs the actors hold
         blocks = [df.iloc[i:i + rows_per_task] for i in range(0, len(df), rows_per_task)]
         out = ray.data.from_pandas(blocks).map_batches(

@@ -13,8 +13,24 @@ from pathlib import Path
 import numpy as np
 from transformers.utils import logging as hf_logging
 
-from .cache import atomic_write_bytes
+from .files import atomic_write_bytes
 from .errors import KornewsError
+
+
+@dataclass
+class Features:
+    """Model input of a list of articles: one row per window (`doc` maps windows to articles). Mode 5 carries a
+    cluster id per window; `hidden` and `prefix` are set only when the frozen bottom layers' output is cached
+    (model.cache_prefix), and then replace the ids as the model's input."""
+    input_ids: list
+    token_type_ids: list
+    doc: np.ndarray
+    cluster: np.ndarray | None = None
+    hidden: list | None = None
+    prefix: int = 0
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
 
 
 @dataclass(frozen=True)
@@ -117,7 +133,7 @@ def windows(ids: list, room: int, strategy: str) -> list[list]:
 
 
 def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = "head",
-           cluster_token_ids: list | None = None, cache_dir: Path | None = None) -> dict:
+           cluster_token_ids: list | None = None, cache_dir: Path | None = None) -> Features:
     """`inputs` from inputs.mode_inputs → features: one row per window, `doc` maps windows to articles.
 
     With `cluster_token_ids` (mode 4) each input starts with its article's cluster token; otherwise a
@@ -145,7 +161,6 @@ def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = 
                 rows.append(ids); types.append(tt); docs.append(d)
         if clusters is not None and cluster_token_ids is None:
             cl.extend([int(clusters[d])] * (len(docs) - len(cl)))
-    features = {"input_ids": rows, "token_type_ids": types, "doc": np.asarray(docs, dtype=np.int64)}
-    if cl:
-        features["cluster"] = np.asarray(cl, dtype=np.int64)
-    return features
+    return Features(rows, types, np.asarray(docs, dtype=np.int64),
+                    cluster=np.asarray(cl, dtype=np.int64) if clusters is not None and cluster_token_ids is None
+                    else None)

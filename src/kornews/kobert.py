@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from .cache import atomic_dir
+from .files import atomic_dir
 from .errors import KornewsError
 from .spm_proto import read_model_proto
 

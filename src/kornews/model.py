@@ -1,12 +1,13 @@
 """The classifier: a Hugging Face encoder with a sequence-classification head, its mode 4/5 wrappers, its
 save/load, and features → logits (batching and collation live here).
 
-The saved `config.json` carries `id2label`/`label2id` and a `kornews` block (the run's `inputs.InputSpec`),
+The saved `config.json` carries `id2label`/`label2id` and a `kornews` block (the run's `featurize.InputSpec`),
 so a model directory alone says how to feed it: a mode 1–4 model loads with plain
 `AutoModelForSequenceClassification`. Weights are saved in bf16 (half the size; predictions agree: see
 docs/benchmarks.md) and loaded in the dtype the engine asks for.
 """
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,10 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.utils import logging as hf_logging
 
-from . import encode, inputs, runtime
+from . import encode, runtime
+from .encode import Features
+from .featurize import InputSpec
+from .modes import cluster_tokens
 from .errors import KornewsError
 
 
@@ -79,8 +83,8 @@ TRIM_EVERY = 5  # batches between heap trims (runtime.release_memory): ~1 ms eac
 def add_cluster_tokens(model, tokenizer, k: int) -> list[int]:
     """Mode 4: special tokens [C0]..[Ck-1], their embedding rows set to the mean row plus a little noise
     (an "average word" that each cluster then moves away from). Returns their ids."""
-    tokenizer.add_tokens(inputs.cluster_tokens(k), special_tokens=True)
-    ids = tokenizer.convert_tokens_to_ids(inputs.cluster_tokens(k))
+    tokenizer.add_tokens(cluster_tokens(k), special_tokens=True)
+    ids = tokenizer.convert_tokens_to_ids(cluster_tokens(k))
     if max(ids) >= model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
     weight = model.get_input_embeddings().weight
@@ -169,10 +173,9 @@ def max_positions(model) -> int:
 
 def wrap(model, spec, tokenizer):
     """The model a mode trains: mode 4 adds its cluster tokens to `tokenizer` and the model, mode 5 its table."""
-    wrapper = spec.mode_row.wrapper
-    if wrapper == "token":
+    if spec.mode_row.cluster_token:
         return ClusterTokens(model, add_cluster_tokens(model, tokenizer, spec.clusters.k))
-    if wrapper == "embedding":
+    if spec.mode_row.cluster_embedding:
         return ClusterEmbedding(model, spec.clusters.k, spec.clusters.position)
     return model
 
@@ -214,8 +217,8 @@ def load(model_dir, dtype=torch.float32):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
     except (OSError, ValueError) as e:
         raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
-    spec = inputs.InputSpec.from_dict(getattr(model.config, "kornews", None), max_positions(model))
-    if spec.mode_row.wrapper == "embedding":
+    spec = InputSpec.from_dict(getattr(model.config, "kornews", None), max_positions(model))
+    if spec.mode_row.cluster_embedding:
         from safetensors.torch import load_file
         try:
             table = load_file(str(model_dir / CLUSTER_TABLE))["weight"]
@@ -267,12 +270,12 @@ def forward(model, batch: dict, prefix: int = 0):
 
 # --- features → logits ------------------------------------------------------------------------------
 
-def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_length=False, shard=(0, 1)):
+def batches(features: Features, batch_size: int, *, shuffle=False, seed=0, group_by_length=False, shard=(0, 1)):
     """Index batches. Unshuffled (inference), longest first, so each batch pads only to its own longest row
     (callers put results back by index). Shuffled, length grouping sorts within shuffled pools of 50 batches
     so padding stays small."""
-    n = len(features["input_ids"])
-    lengths = np.array([len(r) for r in features["input_ids"]], dtype=np.int64)
+    n = len(features)
+    lengths = np.array([len(r) for r in features.input_ids], dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     if shuffle:
         rng = np.random.default_rng(seed)
@@ -292,39 +295,39 @@ def batches(features: dict, batch_size: int, *, shuffle=False, seed=0, group_by_
     return out
 
 
-def collate(features: dict, idx, pad_id: int, labels=None, multiple: int = 1) -> dict:
+def collate(features: Features, idx, pad_id: int, labels=None, multiple: int = 1) -> dict:
     """Padded tensors of rows `idx`; `multiple` rounds the width up (training: see TRAIN_PAD_MULTIPLE)."""
-    rows = [features["input_ids"][i] for i in idx]
+    rows = [features.input_ids[i] for i in idx]
     width = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     types = torch.zeros((len(rows), width), dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for k, i in enumerate(idx):
-        r = features["input_ids"][i]
+        r = features.input_ids[i]
         ids[k, :len(r)] = torch.tensor(r)
-        types[k, :len(r)] = torch.tensor(features["token_type_ids"][i])
+        types[k, :len(r)] = torch.tensor(features.token_type_ids[i])
         mask[k, :len(r)] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    if "hidden" in features:  # cached lower-layer states replace the ids (see model.cache_prefix)
-        hidden = torch.zeros((len(rows), width, features["hidden"][idx[0]].shape[-1]))
+    if features.hidden is not None:  # cached lower-layer states replace the ids (see model.cache_prefix)
+        hidden = torch.zeros((len(rows), width, features.hidden[idx[0]].shape[-1]))
         for k, i in enumerate(idx):
-            hidden[k, :len(features["hidden"][i])] = features["hidden"][i].float()
+            hidden[k, :len(features.hidden[i])] = features.hidden[i].float()
         batch = {"inputs_embeds": hidden, "attention_mask": mask}
-    if "cluster" in features:
-        batch["cluster_ids"] = torch.as_tensor(features["cluster"][idx])
+    if features.cluster is not None:
+        batch["cluster_ids"] = torch.as_tensor(features.cluster[idx])
     if labels is not None:
-        batch["labels"] = torch.as_tensor(np.asarray(labels)[features["doc"][idx]], dtype=torch.long)
+        batch["labels"] = torch.as_tensor(np.asarray(labels)[features.doc[idx]], dtype=torch.long)
     return batch
 
 
 @torch.no_grad()
-def cache_prefix(model, features: dict, layers: int, pad_id: int, batch_size: int) -> dict:
+def cache_prefix(model, features: Features, layers: int, pad_id: int, batch_size: int) -> Features:
     """Features plus the (frozen) output of the bottom `layers` layers per window, stored in float16.
 
     All windows share one buffer (each is a view of its rows): a separate tensor per window scattered the heap
     between the batch temporaries, and the process kept the fragments (hundreds of MiB on knews8)."""
     model.eval()
-    lengths = np.array([len(r) for r in features["input_ids"]], dtype=np.int64)
+    lengths = np.array([len(r) for r in features.input_ids], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     buffer = torch.empty((int(lengths.sum()), hf(model).config.hidden_size), dtype=torch.float16)
     with layer_slice(model, 0, layers) as base:
@@ -335,29 +338,28 @@ def cache_prefix(model, features: dict, layers: int, pad_id: int, batch_size: in
             if n % TRIM_EVERY == 0:
                 runtime.release_memory()
     hidden = [buffer[a:a + n] for a, n in zip(starts, lengths)]
-    return {**features, "hidden": hidden, "prefix": layers}
+    return dataclasses.replace(features, hidden=hidden, prefix=layers)
 
 
-def doc_logits_with(fn, features: dict, pad_id: int, batch_size: int, progress=None) -> np.ndarray:
+def doc_logits_with(fn, features: Features, pad_id: int, batch_size: int, progress=None) -> np.ndarray:
     """Logits per article, the mean over its windows (one window unless long_strategy is chunks); `fn` maps a
     collated batch to window logits. Rows go back to their articles by index, so input order is kept."""
-    n_docs = int(features["doc"].max()) + 1 if len(features["doc"]) else 0
+    n_docs = int(features.doc.max()) + 1 if len(features.doc) else 0
     total = None
     for idx in batches(features, batch_size):
         out = np.asarray(fn(collate(features, idx, pad_id)), dtype=np.float64)
         total = np.zeros((n_docs, out.shape[1])) if total is None else total
-        np.add.at(total, features["doc"][idx], out)
+        np.add.at(total, features.doc[idx], out)
         if progress is not None:
             progress(len(idx))
     if total is None:
         return np.zeros((0, 0), dtype=np.float32)
-    counts = np.bincount(features["doc"], minlength=n_docs)[:, None]
+    counts = np.bincount(features.doc, minlength=n_docs)[:, None]
     return (total / np.maximum(counts, 1)).astype(np.float32)
 
 
 @torch.no_grad()
-def doc_logits(model, features: dict, pad_id: int, batch_size: int) -> np.ndarray:
+def doc_logits(model, features: Features, pad_id: int, batch_size: int) -> np.ndarray:
     """Logits per article of a model in training (cached prefix features allowed)."""
     model.eval()
-    prefix = features.get("prefix", 0)
-    return doc_logits_with(lambda batch: forward(model, batch, prefix).float().numpy(), features, pad_id, batch_size)
+    return doc_logits_with(lambda batch: forward(model, batch, features.prefix).float().numpy(), features, pad_id, batch_size)

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 KOREAN_FONTS = ("NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")
 
 
@@ -59,3 +61,48 @@ def save(fig, path) -> None:
     os.umask(mask)
     os.chmod(tmp.name, 0o666 & ~mask)
     os.replace(tmp.name, path)
+
+
+def plot_confusion(metrics: dict, path: Path) -> str | None:
+    """Heatmap of the confusion matrix; returns a note when no Korean font is available."""
+    plt, font = pyplot()
+    cm = np.array(metrics["confusion"])
+    labels = metrics["labels"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.6 * len(labels)))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, cm[i, j], ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+    ax.set_title(f"accuracy {metrics['accuracy']:.3f}")
+    fig.tight_layout()
+    save(fig, path)
+    plt.close(fig)
+    if any(has_hangul(lab) for lab in labels) and not font:
+        return "no Korean font found (install koreanize-matplotlib or fonts-nanum); Korean labels may show as boxes"
+    return None
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    plt, _ = pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key in ("train_loss", "val_loss", "test_loss"):
+        if key in history[0]:
+            a1.plot(epochs, [r[key] for r in history], marker="o", label=key)
+    for key in ("train_acc", "val_acc", "test_acc"):
+        if key in history[0]:
+            a2.plot(epochs, [r[key] for r in history], marker="o", label=key)
+    a1.set_title("loss")
+    a2.set_title("accuracy")
+    for a in (a1, a2):
+        a.set_xlabel("epoch")
+        integer_epochs(a)
+        a.legend()
+    fig.tight_layout()
+    save(fig, path)
+    plt.close(fig)

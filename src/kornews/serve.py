@@ -107,12 +107,13 @@ class Service:
     """What the routes need of a run: its classifier, described, turning clean article dicts into results."""
 
     def __init__(self, settings: Settings, classifier=None):
-        from . import predict, run as run_mod
+        from . import rundir
+        from .classifier import Classifier
         self.settings = settings
-        self.clf = classifier or predict.Classifier.load(settings.run, engine=settings.engine,
+        self.clf = classifier or Classifier.load(settings.run, engine=settings.engine,
                                                          threads=settings.threads)
         run_dir = Path(settings.run)
-        run_dir = run_dir if (run_dir / run_mod.MODEL).is_dir() else run_dir.parent
+        run_dir = run_dir if (run_dir / rundir.MODEL).is_dir() else run_dir.parent
         self.name = run_dir.resolve().name
         self.info = {"run": self.name, "mode": self.clf.mode, "fields": list(self.clf.spec.mode_row.fields),
                      "max_len": self.clf.spec.max_len, "engine": self.clf.engine.name,
@@ -135,8 +136,8 @@ class Service:
 
 def _backbone(run_dir: Path):
     try:
-        from . import run as run_mod
-        return run_mod.read_config(run_dir).backbone
+        from . import rundir
+        return rundir.read_config(run_dir).backbone
     except (KornewsError, OSError, ValueError):
         return None
 
@@ -191,16 +192,16 @@ def create_app(settings: Settings, classifier=None):
     from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
     from starlette.exceptions import HTTPException
 
-    from . import data
-    from .predict import predictions_frame
+    from . import articles as articles_mod, tables
+    from .classifier import predictions_frame
 
     service = Service(settings, classifier)
     fields = service.clf.spec.mode_row.fields
 
     class Article(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [data.EXAMPLE_ARTICLES[0]]})
+        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [articles_mod.EXAMPLE_ARTICLES[0]]})
         title: str = Field("", description="the headline")
-        body: str = Field("", description=f"the article text; texts over {data.MAX_CHARS} characters are cut")
+        body: str = Field("", description=f"the article text; texts over {articles_mod.MAX_CHARS} characters are cut")
         id: StrictStr | StrictInt | None = Field(None, description="echoed back (default: place in the batch)")
 
     class Batch(BaseModel):
@@ -212,7 +213,7 @@ def create_app(settings: Settings, classifier=None):
         topic: str
         probabilities: dict[str, float]
         cluster: int | None = Field(None, description="the article's cluster (modes 4 and 5), else null")
-        truncated: bool = Field(description=f"a text was cut to {data.MAX_CHARS} characters")
+        truncated: bool = Field(description=f"a text was cut to {articles_mod.MAX_CHARS} characters")
 
     class Single(Result):
         run: str
@@ -244,8 +245,8 @@ def create_app(settings: Settings, classifier=None):
     def articles_in(items: list, first_id=0) -> tuple[list[dict], list, list[bool]]:
         clean, ids, cut = [], [], []
         for i, a in enumerate(items):
-            title, t_cut = clean_text(a.title, data.MAX_CHARS)
-            body, b_cut = clean_text(a.body, data.MAX_CHARS)
+            title, t_cut = clean_text(a.title, articles_mod.MAX_CHARS)
+            body, b_cut = clean_text(a.body, articles_mod.MAX_CHARS)
             if not any({"title": title, "body": body}[f] for f in fields):
                 where = f"article {i}" + (f" (id {a.id!r})" if a.id is not None else "")
                 raise _Refused(422, f"{where}: no text for this model, which reads {' and '.join(fields)}")
@@ -315,9 +316,8 @@ def create_app(settings: Settings, classifier=None):
         name = Path(file.filename or "upload.csv").name
         raw = await file.read()
         try:
-            table = data.parse_table(raw, name, data.FORMATS.get(Path(name).suffix.lower()))
-            columns = service.clf.spec.columns or data.detect_columns(table.columns)
-            df = data.normalize(table, columns, mode=service.clf.mode, labeled=False)
+            table = tables.parse_table(raw, name, tables.FORMATS.get(Path(name).suffix.lower()))
+            df = service.clf.read(table).frame
         except KornewsError as e:
             raise _Refused(422, str(e)) from None
         if len(df) > settings.max_file_articles:
@@ -371,7 +371,7 @@ def _ascii(name: str) -> str:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
     return __version__
 
 
@@ -445,8 +445,9 @@ def app_from_env():
 
 def serve(settings: Settings, host="127.0.0.1", port=8000, workers=1, access_log=True) -> None:
     import uvicorn
-    from . import predict, runtime
-    predict.locate(settings.run)  # a wrong path fails here, in one line, before any worker starts
+    from . import runtime
+    from .classifier import locate
+    locate(settings.run)  # a wrong path fails here, in one line, before any worker starts
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         log.warning("serving on %s without an API key: anyone who reaches this address can use it "
                     "(set --api-key or KORNEWS_API_KEY)", host)

@@ -21,8 +21,11 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import backbones, cache, clusters, data, inputs, model as model_mod, run as run_mod, runtime
-from .cache import atomic_dir, atomic_write_bytes
+from . import articles, backbones, clusters, files, folds, model as model_mod, rundir, runtime
+from .encode import Features
+from .featurize import Featurizer, InputSpec
+from .files import atomic_dir, atomic_write_bytes
+from .labels import LabelMap
 from .errors import KornewsError
 
 
@@ -33,20 +36,19 @@ class Prepared:
     tokenizer: object
     pad_id: int
     id2label: dict
-    train: dict            # encoded features
+    train: Features
     train_y: np.ndarray
-    val: dict
+    val: Features
     val_y: np.ndarray
-    test: dict | None
+    test: Features | None
     test_y: np.ndarray | None
-    featurizer: object     # inputs.Featurizer: the same article → features path predict uses
+    featurizer: Featurizer  # the same article → features path prediction uses
     clusterer: object = None        # modes 4 and 5
 
 
-def load_split(source: str, split: str, cfg, labeled=True):
-    path, default_cols = data.resolve(source, split)
-    return data.load_articles(path, cfg.columns or default_cols, mode=cfg.mode, labeled=labeled,
-                              encoding=cfg.encoding)
+def read_split(cfg, source: str, split: str):
+    """The labelled articles of one of the config's sources, read as every verb reads them."""
+    return articles.read(source, mode=cfg.mode, columns=cfg.columns, split=split, encoding=cfg.encoding).frame
 
 
 def title_copies(df, share: float, seed: int):
@@ -61,16 +63,16 @@ def title_copies(df, share: float, seed: int):
 
 
 def prepare(cfg, clusterer=None) -> Prepared:
-    df = load_split(cfg.train, "train", cfg)
-    labels = data.LabelMap.fit(df["label"])
-    tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
+    df = read_split(cfg, cfg.train, "train")
+    labels = LabelMap.fit(df["label"])
+    tr, va = folds.stratified_split(df, cfg.val_fraction, cfg.seed)
     if va.empty:
         raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
                            f"stopping ({len(df)} training articles); raise it or add data")
-    test_df = load_split(cfg.test, "test", cfg) if cfg.test else None
+    test_df = read_split(cfg, cfg.test, "test") if cfg.test else None
     test_y = (np.asarray(labels.encode(test_df["label"], source=cfg.test, rows=test_df["row"]))
               if test_df is not None else None)
-    spec = inputs.InputSpec.from_config(cfg)
+    spec = InputSpec.from_config(cfg)
     if spec.mode_row.clusters and clusterer is None:  # fitted on the training split only
         clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
         clusterer.fit(clusters.article_text(tr))
@@ -80,14 +82,15 @@ def prepare(cfg, clusterer=None) -> Prepared:
     tok = backbones.load_tokenizer(path)
     model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
                             spec=spec, seed=cfg.seed)
-    if cfg.max_len > model_mod.max_positions(model):
-        raise KornewsError(f"config: max_len {cfg.max_len} exceeds the model's limit of "
-                           f"{model_mod.max_positions(model)} positions ({cfg.backbone})")
+    try:
+        spec.check_positions(model_mod.max_positions(model), cfg.backbone)
+    except KornewsError as e:
+        raise KornewsError(f"config: {e}") from None
     model = model_mod.wrap(model, spec, tok)
-    featurizer = inputs.Featurizer(spec, tok, clusterer)
+    featurizer = Featurizer(spec, tok, clusterer)
 
     def feats(frame):  # val and test articles get their clusters like new articles
-        return featurizer(featurizer.with_clusters(frame), cache_dir=cache.home() / "tokens")
+        return featurizer(featurizer.with_clusters(frame), cache_dir=files.home() / "tokens")
 
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
                     featurizer=featurizer, clusterer=clusterer,
@@ -158,7 +161,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def _save_model(run: Path, model, tokenizer) -> None:
     hf_logging.disable_progress_bar()  # a "Writing model shards" bar per epoch is noise
-    with atomic_dir(run / run_mod.MODEL) as tmp:
+    with atomic_dir(run / rundir.MODEL) as tmp:
         model_mod.save(model, tmp, tokenizer)
 
 
@@ -184,7 +187,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     state = _open_run(out, resume)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    saved = out / run_mod.CLUSTERER
+    saved = out / rundir.CLUSTERER
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
     _freeze_and_cache(p, cfg)
     # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
@@ -214,15 +217,15 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
             _end_epoch(out, p, row, done, optimizer, scheduler, log)
         if world > 1:
             dist.barrier()
-    return _finish(out, cfg, p.model, done, (rank, world), log)
+    return _finish(out, p.model, done, (rank, world), log)
 
 
 def _open_run(out: Path, resume: bool):
     """The checkpoint to resume from (None: start afresh); refuses a finished run or someone else's directory."""
     if resume:
-        if (out / run_mod.FINAL).is_file():
+        if (out / rundir.FINAL).is_file():
             raise KornewsError(f"{out}: training already finished")
-        ckpt = out / run_mod.CHECKPOINT / "state.pt"
+        ckpt = out / rundir.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
         return torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
     if out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
@@ -232,7 +235,7 @@ def _open_run(out: Path, resume: bool):
 
 def _freeze_and_cache(p: Prepared, cfg) -> None:
     freeze(p.model, cfg)
-    if cfg.freeze_layers and cfg.cache_frozen and p.featurizer.spec.mode_row.wrapper is None:
+    if cfg.freeze_layers and cfg.cache_frozen and not p.featurizer.spec.mode_row.clusters:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
             p.train, p.val = (model_mod.cache_prefix(p.model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
@@ -261,10 +264,10 @@ def _restore(state: dict, model, optimizer, scheduler) -> Progress:
 
 def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    run_mod.write_config(out, cfg)
-    run_mod.write_json(out / run_mod.ENV, run_mod.environment(cfg))
+    rundir.write_config(out, cfg)
+    rundir.write_json(out / rundir.ENV, rundir.environment(cfg))
     if p.clusterer is not None:
-        p.clusterer.save(out / run_mod.CLUSTERER)
+        p.clusterer.save(out / rundir.CLUSTERER)
 
 
 def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log):
@@ -279,7 +282,7 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
         batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=model_mod.TRAIN_PAD_MULTIPLE)
         labels = batch.pop("labels")
         with runtime.autocast(cfg.precision):
-            logits = model_mod.forward(ddp, batch, p.train.get("prefix", 0)).float()
+            logits = model_mod.forward(ddp, batch, p.train.prefix).float()
         loss = F.cross_entropy(logits, labels)
         (loss / cfg.grad_accum).backward()
         if step % cfg.grad_accum == 0 or step == len(order):
@@ -326,16 +329,15 @@ def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, optimizer, sch
         + (" *" if row["best"] else ""))
     if row["best"]:
         _save_model(out, p.model, p.tokenizer)
-    run_mod.write_metrics(out, done.history)
-    _save_checkpoint(out / run_mod.CHECKPOINT, {
+    rundir.write_metrics(out, done.history)
+    _save_checkpoint(out / rundir.CHECKPOINT, {
         "model": p.model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": row["epoch"],
         "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs})
 
 
-def _finish(out: Path, cfg, model, done: Progress, shard, log) -> dict:
-    """final.json from the kept epoch; under DDP, proof that the replicas agree; the checkpoint removed; the
-    hybrid fitted when the recipe asks for one."""
+def _finish(out: Path, model, done: Progress, shard, log) -> dict:
+    """final.json from the kept epoch; under DDP, proof that the replicas agree; the checkpoint removed."""
     rank, world = shard
     best = [r for r in done.history if r["best"]][-1]  # the epoch whose weights are in model/
     final = {"best_epoch": best["epoch"], "epochs_run": len(done.history), "val_loss": best["val_loss"],
@@ -351,11 +353,8 @@ def _finish(out: Path, cfg, model, done: Progress, shard, log) -> dict:
         if rank == 0:
             log(f"ranks agree: {world} processes, parameter checksum {checksum.item():.6f}")
     if rank == 0:
-        run_mod.write_json(out / run_mod.FINAL, final)
-        shutil.rmtree(out / run_mod.CHECKPOINT, ignore_errors=True)
-        if cfg.fusion:
-            from . import hybrid
-            hybrid.fit_run(out, cfg.fusion, log=log)
+        rundir.write_json(out / rundir.FINAL, final)
+        shutil.rmtree(out / rundir.CHECKPOINT, ignore_errors=True)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

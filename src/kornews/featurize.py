@@ -1,7 +1,7 @@
-"""How an article becomes model input, decided in one place: the table of modes, the run's input
-specification, and the featurizer that train, evaluate, predict, export and serve all call.
+"""How an article becomes model input, decided in one place: the run's input specification and the featurizer
+that training, evaluation, prediction, export and serving all call.
 
-    normalized articles (data) ──► Featurizer(spec, tokenizer, clusterer) ──► features (encode) ──► model/engine
+    articles (articles.read) ──► Featurizer(spec, tokenizer, clusterer) ──► Features (encode) ──► model/engine
 """
 import dataclasses
 from dataclasses import dataclass
@@ -10,36 +10,9 @@ import pandas as pd
 
 from . import encode
 from .config import Columns, ClustersConfig, TrainConfig
+from .encode import Features
 from .errors import KornewsError
-
-
-@dataclass(frozen=True)
-class Mode:
-    fields: tuple        # the article fields fed to the tokenizer; two make a real (title, body) pair
-    clusters: bool       # needs the run's clusterer (a cluster id per article)
-    wrapper: str | None  # how the cluster id reaches the model: "token" (a [Ci] token), "embedding", or none
-    text: str
-
-
-MODES = {
-    1: Mode(("body",), False, None, "body"),
-    2: Mode(("title",), False, None, "title"),
-    3: Mode(("title", "body"), False, None, "title+body pair"),
-    4: Mode(("title", "body"), True, "token", "title+body pair with a cluster token"),
-    5: Mode(("title", "body"), True, "embedding", "title+body pair with a cluster embedding"),
-}
-MODES_TEXT = "1 (body), 2 (title), 3 (title+body pair), 4 or 5 (title+body pair with the run's clusters)"
-
-
-def mode(number) -> Mode:
-    if isinstance(number, bool) or number not in MODES:
-        raise KornewsError(f"invalid mode {number!r}: choose {MODES_TEXT}")
-    return MODES[number]
-
-
-def cluster_tokens(k: int) -> list[str]:
-    """Mode 4's special tokens, one per cluster."""
-    return [f"[C{i}]" for i in range(k)]
+from .modes import Mode, cluster_tokens, mode, mode_inputs
 
 
 @dataclass(frozen=True)
@@ -58,12 +31,18 @@ class InputSpec:
 
     @property
     def mode_row(self) -> Mode:
-        return MODES[self.mode]
+        return mode(self.mode)
+
+    def check_positions(self, limit: int, what: str = "the model") -> "InputSpec":
+        """The one check of max_len against a model's position limit: the same answer in training and at load."""
+        if self.max_len > limit:
+            raise KornewsError(f"max_len {self.max_len} exceeds the limit of {limit} positions of {what}")
+        return self
 
     @classmethod
     def from_config(cls, cfg) -> "InputSpec":
         return cls(mode=cfg.mode, max_len=cfg.max_len, long_strategy=cfg.long_strategy, columns=cfg.columns,
-                   clusters=cfg.clusters if MODES[cfg.mode].clusters else None)
+                   clusters=cfg.clusters if mode(cfg.mode).clusters else None)
 
     def to_dict(self) -> dict:
         out = {"mode": self.mode, "max_len": self.max_len, "long_strategy": self.long_strategy,
@@ -74,8 +53,10 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, values: dict | None, max_positions: int | None = None) -> "InputSpec":
-        """The `kornews` block of a model config; an absent one (a plain Hugging Face classifier) gets the
-        defaults, cut to the model's position limit."""
+        """The `kornews` block of a model config, checked against the model's position limit; an absent one (a
+        plain Hugging Face classifier) gets the defaults, its max_len the limit where that is lower."""
+        if not values and max_positions:
+            return cls(max_len=min(cls.max_len, max_positions))
         values = dict(values or {})
         columns, clusters = values.get("columns"), values.get("clusters")
         spec = cls(mode=int(values.get("mode", cls.mode)),
@@ -83,31 +64,7 @@ class InputSpec:
                    long_strategy=values.get("long_strategy", cls.long_strategy),
                    columns=Columns(**columns) if columns else None,
                    clusters=ClustersConfig(**clusters) if clusters else None)
-        if max_positions and spec.max_len > max_positions:
-            spec = dataclasses.replace(spec, max_len=max_positions)
-        return spec
-
-
-def mode_inputs(df: pd.DataFrame, number) -> dict:
-    """Model inputs of normalized articles for a mode: {"text", "text_pair", "cluster"}.
-
-    One field: text is that field. Two: text = title, text_pair = body; a row with only one of them has it
-    as its text and None as its pair (never an empty pair), so `text_pair` is a list[str | None]. Modes 4
-    and 5 add the `cluster` column as ints. Features are never concatenated into one string: the tokenizer
-    sees a real pair.
-    """
-    m = mode(number)
-    cluster = None
-    if m.clusters:
-        if "cluster" not in df:
-            raise KornewsError(f"mode {number} needs a cluster column; it is filled by the run's clusterer")
-        cluster = [int(c) for c in df["cluster"]]
-    if len(m.fields) == 1:
-        return {"text": list(df[m.fields[0]]), "text_pair": None, "cluster": cluster}
-    titles, bodies = list(df["title"]), list(df["body"])
-    return {"text": [t or b for t, b in zip(titles, bodies)],
-            "text_pair": [b if t and b else None for t, b in zip(titles, bodies)],
-            "cluster": cluster}
+        return spec.check_positions(max_positions) if max_positions else spec
 
 
 class Featurizer:
@@ -120,7 +77,7 @@ class Featurizer:
         self.spec, self.tokenizer, self.clusterer = spec, tokenizer, clusterer
         self.template = encode.Template.from_tokenizer(tokenizer)
         self.cluster_token_ids = None
-        if spec.mode_row.wrapper == "token":
+        if spec.mode_row.cluster_token:
             names = cluster_tokens(spec.clusters.k)
             ids = tokenizer.convert_tokens_to_ids(names)
             if tokenizer.unk_token_id in ids:
@@ -147,7 +104,7 @@ class Featurizer:
                                f"(k={k}: ids 0-{k - 1}); drop the column to let the run assign clusters")
         return df
 
-    def __call__(self, df: pd.DataFrame, cache_dir=None) -> dict:
+    def __call__(self, df: pd.DataFrame, cache_dir=None) -> Features:
         """Features of articles that already carry their cluster (see `with_clusters`)."""
         return encode.encode(self.tokenizer, self.template, mode_inputs(df, self.spec.mode), self.spec.max_len,
                              self.spec.long_strategy, cluster_token_ids=self.cluster_token_ids,

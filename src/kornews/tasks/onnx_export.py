@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, engine as engine_mod, run as run_mod
-from .cache import atomic_dir
-from .errors import KornewsError
+from .. import articles, engine as engine_mod, rundir
+from ..classifier import Classifier
+from ..errors import KornewsError
+from ..files import atomic_dir
+from ..model import collate
 
 SAMPLE = 64  # articles for the agreement check
 
@@ -34,17 +36,16 @@ class _Logits(torch.nn.Module):
 def sample_articles(run: Path, n: int = SAMPLE):
     """Up to `n` articles of the run's own training data, else the built-in examples."""
     try:
-        cfg = run_mod.read_config(run)
-        from .train import load_split
-        return load_split(cfg.train, "train", cfg, labeled=False).head(n)
+        cfg = rundir.read_config(run)
+        return articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, labeled=False, encoding=cfg.encoding,
+                             quiet=True).frame.head(n)
     except (KornewsError, OSError):
-        return data.EXAMPLE_ARTICLES
+        return articles.EXAMPLE_ARTICLES
 
 
 def export(run, int8: bool = False, log=print) -> dict:
     """Write RUN/onnx/ and return the check's numbers (agreement with PyTorch fp32, largest probability gap)."""
-    from .predict import Classifier
-    run = run_mod.require(run, f"{run_mod.MODEL}/config.json")
+    run = rundir.require(run, f"{rundir.MODEL}/config.json")
     try:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
@@ -52,10 +53,9 @@ def export(run, int8: bool = False, log=print) -> dict:
         raise KornewsError("export needs onnx, onnxscript and onnxruntime (dependencies of kornews: reinstall it)") \
             from None
     reference = Classifier.load(run, engine="torch-fp32")
-    articles = reference.featurizer.with_clusters(reference.frame(sample_articles(run)))
-    features = reference.featurizer(articles)
-    from .model import collate
-    batch = collate(features, np.arange(min(2, len(features["input_ids"]))), reference.featurizer.pad_id)
+    sample = reference.featurizer.with_clusters(reference.read(sample_articles(run), quiet=True).frame)
+    features = reference.featurizer(sample)
+    batch = collate(features, np.arange(min(2, len(features))), reference.featurizer.pad_id)
     names = ["input_ids", "attention_mask", "token_type_ids"] + ["cluster_ids"] * ("cluster_ids" in batch)
     dynamic = {name: {0: torch.export.Dim("batch")} | ({1: torch.export.Dim("seq")} if name != "cluster_ids" else {})
                for name in names}
@@ -74,8 +74,8 @@ def export(run, int8: bool = False, log=print) -> dict:
             quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"])
         onnx = Classifier(reference.featurizer, engine_mod.OnnxEngine(target), reference.labels)
-        expected, got = reference.predict_proba(articles), onnx.predict_proba(articles)
-        check = {"engine": onnx.engine.name, "file": target.name, "articles": len(articles),
+        expected, got = reference.predict_proba(sample), onnx.predict_proba(sample)
+        check = {"engine": onnx.engine.name, "file": target.name, "articles": len(sample),
                  "agreement": float((expected.argmax(1) == got.argmax(1)).mean()),
                  "max_prob_diff": float(np.abs(expected - got).max()),
                  "bytes": target.stat().st_size}

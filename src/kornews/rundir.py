@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, config
-from .cache import atomic_write_text
+from . import config
+from .version import __version__
+from .files import atomic_write_text
 from .errors import KornewsError
 
 CONFIG, MODEL, CLUSTERER, METRICS, FINAL, ENV, CHECKPOINT = (

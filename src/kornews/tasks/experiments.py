@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import config, run as run_mod
-from .cache import atomic_write_text
-from .errors import KornewsError
+from .. import config, rundir
+from ..errors import KornewsError
+from .. import plots
+from ..files import atomic_write_text
+from .evaluation import evaluate
+from .training import train_run
 
 GRID, CELLS, REPORT = "grid.json", "cells", "report"
 
@@ -45,17 +48,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z가-힣.]+", "-", text).strip("-").lower() or "cell"
 
 
-def _nested(dotted: dict) -> dict:
-    out: dict = {}
-    for key, value in dotted.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return out
-
-
 def read_grid(path) -> dict:
     spec = config.read_yaml(path)
     unknown = set(spec) - {"base", "set", "seeds", "target", "conditions", "grid"}
@@ -68,7 +60,7 @@ def read_grid(path) -> dict:
     if isinstance(base, str):  # a recipe path, relative to the grid file
         recipe = Path(base) if Path(base).is_absolute() else Path(path).parent / base
         base = config.read_yaml(recipe)
-    spec["base"] = config.merge(base, _nested(spec.get("set") or {}))
+    spec["base"] = config.merge(base, config.nest(spec.get("set") or {}))
     return spec
 
 
@@ -93,22 +85,20 @@ def cells(spec: dict) -> list[Cell]:
 
 
 def cell_config(spec: dict, cell: Cell):
-    values = config.merge(spec["base"], _nested(cell.values))
+    values = config.merge(spec["base"], config.nest(cell.values))
     cfg = config.load(base=values)
     if not cfg.test:
         raise KornewsError("the grid's base recipe needs a test split (test: ...): cells are scored on it")
     return cfg
 
 
-def run(grid_path, out, *, log=print, progress=False) -> dict:
+def run_grid(grid_path, out, *, log=print, progress=False) -> dict:
     """Train and evaluate every cell not finished yet, one after another; then write the report."""
-    from .evaluate import evaluate
-    from .train import train
     spec, out = read_grid(grid_path), Path(out)
     todo = cells(spec)
     configs = {c.name: cell_config(spec, c) for c in todo}  # every cell validated before any trains
     out.mkdir(parents=True, exist_ok=True)
-    run_mod.write_json(out / GRID, {"grid": str(grid_path), "target": spec.get("target"),
+    rundir.write_json(out / GRID, {"grid": str(grid_path), "target": spec.get("target"),
                                     "cells": [{"name": c.name, "condition": c.condition, "seed": c.seed,
                                                "values": c.values} for c in todo]})
     started, spent, done_now = time.time(), [], 0
@@ -117,9 +107,9 @@ def run(grid_path, out, *, log=print, progress=False) -> dict:
         if (where / "report.json").is_file():
             continue
         t0 = time.time()
-        if not (where / run_mod.FINAL).is_file():
-            resume = (where / run_mod.CONFIG).is_file()  # killed mid-run: continue it in place
-            train(configs[cell.name], where, resume=resume, progress=progress, log=lambda s: None)
+        if not (where / rundir.FINAL).is_file():
+            resume = (where / rundir.CONFIG).is_file()  # killed mid-run: continue it in place
+            train_run(configs[cell.name], where, resume=resume, progress=progress, log=lambda s: None)
         evaluate(where, configs[cell.name].test)
         spent.append(time.time() - t0)
         done_now += 1
@@ -127,7 +117,7 @@ def run(grid_path, out, *, log=print, progress=False) -> dict:
         eta = np.mean(spent) * left
         log(f"[{i}/{len(todo)}] {cell.condition} seed {cell.seed}: {spent[-1]:.0f} s; elapsed "
             f"{_clock(time.time() - started)}, about {_clock(eta)} left for {left} cell{'s' * (left != 1)}")
-    return report(out, log=log)
+    return grid_report(out, log=log)
 
 
 def _clock(seconds: float) -> str:
@@ -141,14 +131,14 @@ def _clock(seconds: float) -> str:
 def collect(out) -> pd.DataFrame:
     """One row per finished cell: its condition, seed, per-epoch test accuracy and its evaluation."""
     out = Path(out)
-    listing = run_mod.read_json(out / GRID)
+    listing = rundir.read_json(out / GRID)
     rows = []
     for c in listing["cells"]:
         where = out / CELLS / c["name"]
         if not (where / "report.json").is_file():
             continue
-        history = run_mod.read_metrics(where)
-        final, rep = run_mod.read_json(where / run_mod.FINAL), run_mod.read_json(where / "report.json")
+        history = rundir.read_metrics(where)
+        final, rep = rundir.read_json(where / rundir.FINAL), rundir.read_json(where / "report.json")
         rows.append({"condition": c["condition"], "seed": c["seed"], "dir": str(where),
                      "test_acc_per_epoch": [r.get("test_acc") for r in history],
                      "elapsed_per_epoch": [r["elapsed_s"] for r in history],
@@ -202,11 +192,11 @@ def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(out, target=None, log=print) -> dict:
+def grid_report(out, target=None, log=print) -> dict:
     """Write DIR/report/{report.md, summary.csv, cells.csv, *.png} from the run directories alone; `target`
     replaces the grid's target accuracy (one no condition reached says nothing about speed)."""
     out = Path(out)
-    target = target if target is not None else run_mod.read_json(out / GRID).get("target")
+    target = target if target is not None else rundir.read_json(out / GRID).get("target")
     df = collect(out)
     table = summary(df, target)
     dest = out / REPORT
@@ -218,11 +208,11 @@ def report(out, target=None, log=print) -> dict:
     atomic_write_text(dest / "cells.csv", per_cell.to_csv(index=False))
     _plot_curves(df, dest / "test_accuracy.png")
     _plot_f1(df, dest / "per_class_f1.png")
-    from .report import plot_confusion
+
     for condition, g in df.groupby("condition", sort=False):
         cm = np.sum([np.array(c) for c in g.confusion], axis=0)
-        plot_confusion({"confusion": cm.tolist(), "labels": g.labels.iloc[0],
-                        "accuracy": float(np.trace(cm) / cm.sum())}, dest / f"confusion-{slug(condition)}.png")
+        plots.plot_confusion({"confusion": cm.tolist(), "labels": g.labels.iloc[0],
+                              "accuracy": float(np.trace(cm) / cm.sum())}, dest / f"confusion-{slug(condition)}.png")
     lines = [f"# Experiment report: {out.name}", "",
              f"{len(df)} finished cells, {df.condition.nunique()} conditions; mean ± sd over seeds (sample sd). "
              f"Target test accuracy: {target if target is not None else 'none set'}.",
@@ -244,7 +234,6 @@ def _markdown(df: pd.DataFrame) -> str:
 
 
 def _plot_curves(df: pd.DataFrame, path: Path) -> None:
-    from . import plots
     plt, _ = plots.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     groups = list(df.groupby("condition", sort=False))
@@ -269,7 +258,6 @@ def _plot_curves(df: pd.DataFrame, path: Path) -> None:
 
 
 def _plot_f1(df: pd.DataFrame, path: Path) -> None:
-    from . import plots
     plt, _ = plots.pyplot()
     labels = df.labels.iloc[0]
     conditions = list(dict.fromkeys(df.condition))

@@ -1,4 +1,4 @@
-"""Load a run's model and classify articles: the Python API (`Classifier`) and file-to-file prediction."""
+"""Load a run's model and classify articles: the Python API (`Classifier`), the predictions frame and its writer."""
 import json
 import sys
 from pathlib import Path
@@ -7,8 +7,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import backbones, data, engine as engine_mod, model as model_mod, run as run_mod
+from . import articles, backbones, engine as engine_mod, model as model_mod, rundir
+from .clusters import Clusterer
+from .config import Columns
 from .errors import KornewsError
+from .featurize import Featurizer, InputSpec
+from .files import atomic_write_text
+from .labels import LabelMap
+from .tfidf import Hybrid, texts
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -20,12 +26,11 @@ def locate(path):
     """(run dir or None, model dir, its config, its InputSpec) for a run directory or a bare model directory,
     without loading any weights."""
     from transformers import AutoConfig
-    from .inputs import InputSpec
     path = Path(path)
-    run_dir = path if (path / run_mod.MODEL).is_dir() else None
-    model_dir = path / run_mod.MODEL if run_dir is not None else path
+    run_dir = path if (path / rundir.MODEL).is_dir() else None
+    model_dir = path / rundir.MODEL if run_dir is not None else path
     if not (model_dir / "config.json").is_file():
-        raise KornewsError(f"{path}: not a run directory (missing: {run_mod.MODEL}/config.json)")
+        raise KornewsError(f"{path}: not a run directory (missing: {rundir.MODEL}/config.json)")
     try:
         config = AutoConfig.from_pretrained(model_dir)
     except (OSError, ValueError) as e:
@@ -50,15 +55,10 @@ class Classifier:
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
         (`runtime.threads_for(workers)` when several processes predict side by side); `hybrid=False` ignores
         a run's hybrid and predicts with the encoder alone."""
-        from .hybrid import Hybrid
-        from .inputs import Featurizer
         run_dir, model_dir, config, spec = locate(path)
-        clusterer = None
-        if spec.mode_row.clusters:
-            from .clusters import Clusterer
-            clusterer = Clusterer.load(model_dir.parent / run_mod.CLUSTERER)
+        clusterer = Clusterer.load(model_dir.parent / rundir.CLUSTERER) if spec.mode_row.clusters else None
         featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
-        labels = [config.id2label[i] for i in range(len(config.id2label))]
+        labels = LabelMap.from_dict({"id2label": config.id2label}).labels
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
         return cls(featurizer, engine_mod.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion)
 
@@ -70,40 +70,30 @@ class Classifier:
     model = property(lambda self: getattr(self.engine, "model", None))
 
     @property
-    def columns(self) -> data.Columns:
-        return self.spec.columns or data.Columns()
+    def columns(self) -> Columns:
+        return self.spec.columns or Columns()
 
-    def frame(self, articles) -> pd.DataFrame:
-        """Normalise articles to the data layer's frame (title, body[, cluster]).
+    def read(self, source, labeled=False, **options) -> articles.Reading:
+        """Articles of any source (a file, "-", a frame, dicts or strings) as this run reads them: its mode, its
+        columns first, then the reader's aliases."""
+        return articles.read(source, mode=self.mode, columns=self.spec.columns, labeled=labeled, **options)
 
-        A frame already normalised by the data layer passes through; a raw one (the run's column names) is
-        normalised; dicts may use title/body or the run's column names; a bare string is the mode's text."""
-        if isinstance(articles, pd.DataFrame):
-            if {"title", "body"} <= set(articles.columns):
-                return articles
-            return data.normalize(articles, self.columns, mode=self.mode, labeled=False)
-        cols, rows = self.columns, []
-        for i, a in enumerate(articles):
-            if isinstance(a, str):
-                a = {"title": a} if self.spec.mode_row.fields == ("title",) else {"body": a}
-            title, body = a.get("title", a.get(cols.title)), a.get("body", a.get(cols.body))
-            if title is None and body is None:
-                raise KornewsError(f"article {i}: no title or body (keys: {', '.join(map(str, a)) or 'none'})")
-            row = {"title": str(title or ""), "body": str(body or "")}
-            if "cluster" in a:
-                row["cluster"] = int(a["cluster"])
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-    def classify(self, articles, progress=False) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify(self, source, progress=False) -> tuple[np.ndarray, np.ndarray | None]:
         """(probabilities per article, cluster id per article in modes 4/5 else None), in input order."""
-        parts, clusters = self.classify_parts(articles, progress)
+        parts, clusters = self.classify_parts(source, progress)
         return parts.get("fused", parts["encoder"]), clusters
 
-    def classify_parts(self, articles, progress=False) -> tuple[dict, np.ndarray | None]:
+    def classify_parts(self, source, progress=False) -> tuple[dict, np.ndarray | None]:
         """As `classify`, with the probabilities of each part: {"encoder"} alone, or with a hybrid
-        {"encoder", "tfidf", "fused"}."""
-        df = self.featurizer.with_clusters(self.frame(articles))
+        {"encoder", "tfidf", "fused"}. One row per input article: an article with no text for the mode is an
+        error (files skip such rows when they are read: `read`)."""
+        reading = self.read(source, quiet=True)
+        if reading.skipped:
+            kept = set(reading.frame["row"])
+            first = next(r for r in range(1, reading.rows + 1) if r not in kept)
+            fields = " or ".join(self.spec.mode_row.fields)
+            raise KornewsError(f"article {first - 1}: no {fields} text for mode {self.mode}")
+        df = self.featurizer.with_clusters(reading.frame)
         if df.empty:
             empty = np.zeros((0, len(self.labels)), dtype=np.float32)
             return {"encoder": empty} | ({"tfidf": empty, "fused": empty} if self.hybrid else {}), None
@@ -114,7 +104,7 @@ class Classifier:
             for start in range(0, len(df), step):
                 part = df.iloc[start:start + step]
                 feats = self.featurizer(part)
-                windows, done = len(feats["input_ids"]), [0]
+                windows, done = len(feats), [0]
 
                 def advance(n):  # windows done → whole articles on the bar
                     done[0] += n
@@ -126,19 +116,19 @@ class Classifier:
         probs = np.concatenate(probs)
         if self.hybrid is None:
             return {"encoder": probs}, clusters
-        from .hybrid import texts
         return self.hybrid.parts(probs, texts(df, self.mode)), clusters
 
-    def predict_proba(self, articles, progress=False) -> np.ndarray:
-        return self.classify(articles, progress)[0]
+    def predict_proba(self, source, progress=False) -> np.ndarray:
+        return self.classify(source, progress)[0]
 
-    def predict(self, articles) -> list[str]:
+    def predict(self, source) -> list[str]:
         labels = self.labels
-        return [labels[i] for i in self.predict_proba(articles).argmax(1)]
+        return [labels[i] for i in self.predict_proba(source).argmax(1)]
 
 
 def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False) -> pd.DataFrame:
-    """id, label (if known), pred, cluster (modes 4/5), pred_encoder and pred_tfidf (hybrid runs), p_<topic>."""
+    """id, label (if known), pred, cluster (modes 4/5), pred_encoder and pred_tfidf (hybrid runs), p_<topic>;
+    `df`: articles as `articles.read` gives them."""
     parts, clusters = clf.classify_parts(df, progress=progress)
     probs = parts.get("fused", parts["encoder"])
     labels = clf.labels
@@ -155,15 +145,17 @@ def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False) -> pd.D
     return out
 
 
+def predictions_text(frame: pd.DataFrame, fmt: str = "csv") -> str:
+    """The predictions frame as CSV or JSONL text."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in frame.to_dict(orient="records"))
+    return frame.to_csv(index=False)
+
+
 def write_predictions(frame: pd.DataFrame, dest, fmt=None) -> None:
     """CSV or JSONL to a path (atomically) or to stdout when dest is '-'."""
-    fmt = fmt or ("jsonl" if str(dest).endswith((".jsonl", ".json")) else "csv")
-    if fmt == "jsonl":
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in frame.to_dict(orient="records"))
-    else:
-        text = frame.to_csv(index=False)
+    text = predictions_text(frame, fmt or ("jsonl" if str(dest).endswith((".jsonl", ".json")) else "csv"))
     if str(dest) == "-":
         sys.stdout.write(text)
     else:
-        from .cache import atomic_write_text
         atomic_write_text(Path(dest), text)

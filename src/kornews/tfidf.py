@@ -1,4 +1,4 @@
-"""The hybrid: beside a run's fine-tuned encoder, a character n-gram TF-IDF model trained on the same training
+"""TF-IDF and fusion, the hybrid's parts: beside a run's fine-tuned encoder, a character n-gram TF-IDF model trained on the same training
 part, and a fusion of the two fitted on the validation split only. Stored without pickle:
 
     RUN/hybrid/tfidf.json           vectorizer settings and vocabulary (n-gram → column)
@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KornewsError
+from .modes import mode_inputs
+from .files import atomic_dir, atomic_write_text
 
 DIR = "hybrid"
 FUSIONS = ("average", "stack", "gate")
@@ -62,7 +64,6 @@ class Tfidf:
 
     def save(self, folder: Path) -> None:
         from safetensors.numpy import save_file
-        from .cache import atomic_write_text
         settings = {"ngrams": list(self.ngrams), "min_df": self.min_df, "C": self.C, "vocabulary": self.vocabulary_}
         atomic_write_text(folder / "tfidf.json", json.dumps(settings, ensure_ascii=False))
         save_file({"idf": self.idf_, "coef": self.coef_, "intercept": self.intercept_},
@@ -85,10 +86,16 @@ def _nll(logp: np.ndarray, y: np.ndarray) -> float:
     return float(-logp[np.arange(len(y)), y].mean())
 
 
-def fit_fusion(kind: str, enc: np.ndarray, tfidf: np.ndarray, y: np.ndarray) -> dict:
-    """The fusion's parameters from validation log-probabilities of both models and the true class ids."""
+def check_fusion(kind) -> str:
+    """The one check of a fusion's name (config, `kornews hybrid`, a saved hybrid)."""
     if kind not in FUSIONS:
         raise KornewsError(f"fusion {kind!r}: choose {', '.join(FUSIONS)}")
+    return kind
+
+
+def fit_fusion(kind: str, enc: np.ndarray, tfidf: np.ndarray, y: np.ndarray) -> dict:
+    """The fusion's parameters from validation log-probabilities of both models and the true class ids."""
+    check_fusion(kind)
     y = np.asarray(y)
     if kind == "average":
         # ties go to the larger encoder weight: it is the model that holds up on other sources
@@ -111,7 +118,7 @@ def fit_fusion(kind: str, enc: np.ndarray, tfidf: np.ndarray, y: np.ndarray) -> 
 
 def fuse(params: dict, enc: np.ndarray, tfidf: np.ndarray) -> np.ndarray:
     """Fused probabilities from both models' log-probabilities."""
-    kind = params["kind"]
+    kind = check_fusion(params["kind"])
     if kind == "average":
         w = params["w_encoder"]
         return w * np.exp(enc) + (1 - w) * np.exp(tfidf)
@@ -121,7 +128,6 @@ def fuse(params: dict, enc: np.ndarray, tfidf: np.ndarray) -> np.ndarray:
     if kind == "gate":
         take = np.exp(tfidf.max(1, keepdims=True)) >= params["threshold"]
         return np.where(take, np.exp(tfidf), np.exp(enc))
-    raise KornewsError(f"fusion {kind!r}: choose {', '.join(FUSIONS)}")
 
 
 class Hybrid:
@@ -139,7 +145,6 @@ class Hybrid:
         return {"encoder": enc_probs, "tfidf": np.exp(tf), "fused": fuse(self.fusion, enc, tf)}
 
     def save(self, run: Path) -> None:
-        from .cache import atomic_dir
         with atomic_dir(Path(run) / DIR) as tmp:
             self.tfidf.save(tmp)
             (tmp / "fusion.json").write_text(json.dumps(self.fusion, indent=1) + "\n", encoding="utf-8")
@@ -158,35 +163,18 @@ class Hybrid:
 
 
 def texts(df, mode: int) -> list[str]:
-    """The text TF-IDF reads for an article: the mode's fields, as `inputs` defines them, joined by a newline."""
-    from . import baseline, inputs
-    return baseline.joined(inputs.mode_inputs(df, mode))
+    """The text TF-IDF reads for an article: the mode's fields, as `modes.mode_inputs` gives them, title and
+    body joined by a newline."""
+    inputs = mode_inputs(df, mode)
+    pairs = inputs["text_pair"] or [None] * len(inputs["text"])
+    return [a if not b else f"{a}\n{b}" for a, b in zip(inputs["text"], pairs)]
 
 
-def fit_run(run, kind: str = "average", log=print, tfidf: Tfidf | None = None) -> dict:
-    """Add (or replace) RUN/hybrid/: TF-IDF trained on the run's training part (or `tfidf`, one already trained
-    on it, to try another fusion), the fusion fitted on its validation split (the same stratified split, by the
-    same seed, that chose the encoder's epoch)."""
-    from . import data, run as run_mod, train as train_mod
-    from .predict import Classifier
-    run = run_mod.require(run, run_mod.CONFIG, run_mod.FINAL, f"{run_mod.MODEL}/config.json")
-    cfg = run_mod.read_config(run)
-    clf = Classifier.load(run, hybrid=False)
-    labels = data.LabelMap(clf.labels)
-    df = train_mod.load_split(cfg.train, "train", cfg)
-    tr, va = data.stratified_split(df, cfg.val_fraction, cfg.seed)
-    if tfidf is None:
-        tfidf = Tfidf().fit(texts(tr, cfg.mode), labels.encode(tr["label"]), len(labels))
-    y_val = np.asarray(labels.encode(va["label"]))
-    enc_val = np.log(np.clip(clf.predict_proba(va), 1e-12, None))
-    tf_val = tfidf.log_proba(texts(va, cfg.mode))
-    params = fit_fusion(kind, enc_val, tf_val, y_val)
-    fused = fuse(params, enc_val, tf_val)
-    params["fitted_on"] = {"tfidf": f"training part ({len(tr)} articles)",
-                           "fusion": f"validation split ({len(va)} articles)"}
-    params["validation_accuracy"] = {name: round(float(np.mean(p.argmax(1) == y_val)), 6) for name, p in
-                                     (("encoder", enc_val), ("tfidf", tf_val), ("fused", fused))}
-    Hybrid(tfidf, params).save(run)
-    log(f"hybrid ({kind}) written to {Path(run) / DIR}: validation accuracy " +
-        ", ".join(f"{k} {v:.4f}" for k, v in params["validation_accuracy"].items()))
-    return params
+def tfidf_svm(ngrams=(1, 3), C=1.0):
+    """The bar a fine-tuned encoder must clear: TF-IDF character n-grams + a linear SVM (scikit-learn pipeline)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+    # character n-grams sidestep Korean morphology (particles glued to nouns) without a tokenizer
+    return make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=ngrams, sublinear_tf=True, min_df=2),
+                         LinearSVC(C=C))

@@ -1,0 +1,22 @@
+"""`kornews evaluate RUN DATA`: predictions.csv into the run, then the report built from it."""
+import sys
+from pathlib import Path
+
+from .. import rundir
+from ..classifier import Classifier, predictions_frame
+from ..files import atomic_write_text
+from ..labels import LabelMap
+from .reporting import build_report
+
+
+def evaluate(run, source, *, encoding=None, progress=False, engine="auto") -> dict:
+    run = rundir.require(run, f"{rundir.MODEL}/config.json")
+    clf = Classifier.load(run, engine=engine)
+    if progress:
+        print(f"kornews: evaluating with {clf.engine.name}", file=sys.stderr)
+    df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
+    # unseen labels are an error here, before any prediction is written
+    LabelMap(clf.labels).encode(df["label"], source=source, rows=df["row"])
+    frame = predictions_frame(clf, df, progress=progress)
+    atomic_write_text(Path(run) / rundir.PREDICTIONS, frame.to_csv(index=False))
+    return build_report(run)

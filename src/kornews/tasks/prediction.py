@@ -1,0 +1,25 @@
+"""`kornews predict RUN DATA`: predictions of a file (or stdin) into a file (or stdout), in one process or Ray's."""
+import sys
+
+from .. import articles
+from ..classifier import Classifier, locate, predictions_frame, write_predictions
+
+
+def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="auto", threads=None, ray=None,
+                 progress=True) -> int:
+    """Write the predictions of `source`'s articles to `output`; returns how many were predicted. `ray`: a Ray
+    address ("local" for a private instance on this machine) to predict with an actor pool there."""
+    if ray:
+        from ..distributed import predict_dataset  # Ray is an optional dependency
+        spec = locate(run)[3]  # the run's input spec, read without loading the model
+        df = articles.read(source, mode=spec.mode, columns=spec.columns, labeled=False, split="test",
+                           encoding=encoding).frame
+        frame = predict_dataset(run, df, address=ray, engine=engine, cpus_per_actor=threads or 1)
+    else:
+        clf = Classifier.load(run, engine=engine, threads=threads)
+        if progress:
+            print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
+        df = clf.read(source, split="test", encoding=encoding).frame
+        frame = predictions_frame(clf, df, progress=progress)
+    write_predictions(frame, output, fmt)
+    return len(frame)
