@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
 from common import machine, table, write_section  # noqa: E402
 
-from kornews import clusters, data  # noqa: E402
+from kornews import articles, clusters  # noqa: E402
 
 
 def run(embedder: str, ks: list[int], train, test) -> tuple[list, list]:
@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--ks", default="8,16,32,64")
     args = ap.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
-    train, test = data.load_articles("knews8", mode=3), data.load_articles("knews8:test", mode=3)
+    train, test = articles.read("knews8", mode=3).frame, articles.read("knews8:test", mode=3).frame
     speeds, rows = [], []
     for embedder in args.embedders.split(","):
         speed, scored = run(embedder, ks, train, test)

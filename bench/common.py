@@ -59,19 +59,20 @@ def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
     run's validation split by `kornews hybrid`) on `articles`; `to` maps predicted labels first (cross-source)."""
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, hybrid
+    from kornews import Classifier, tfidf as tfidf_mod
+    from kornews.tasks.hybrid import fit_hybrid
     truth = list(articles["label"]) if truth is None else truth
     clf = Classifier.load(run, hybrid=False)
     enc = clf.predict_proba(articles)
     log_enc = np.log(np.clip(enc, 1e-12, None))
     probs = {"encoder": enc}
     tfidf = None
-    for kind in hybrid.FUSIONS:
-        params = hybrid.fit_run(run, kind, log=lambda s: None, tfidf=tfidf)  # TF-IDF fitted once, fusions each
-        tfidf = hybrid.Hybrid.load(run).tfidf
-        tf = tfidf.log_proba(hybrid.texts(articles, clf.spec.mode))
+    for kind in tfidf_mod.FUSIONS:
+        params = fit_hybrid(run, kind, log=lambda s: None, tfidf=tfidf)  # TF-IDF fitted once, fusions each
+        tfidf = tfidf_mod.Hybrid.load(run).tfidf
+        tf = tfidf.log_proba(tfidf_mod.texts(articles, clf.spec.mode))
         probs["TF-IDF LR (the hybrid's part)"] = np.exp(tf)
-        probs[f"hybrid: {kind}"] = hybrid.fuse(params, log_enc, tf)
+        probs[f"hybrid: {kind}"] = tfidf_mod.fuse(params, log_enc, tf)
     labels = clf.labels
     out = {}
     for name, p in probs.items():

@@ -17,7 +17,7 @@ from common import table, write_section  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from kornews import baseline, data, inputs  # noqa: E402
+from kornews import articles, tfidf  # noqa: E402
 
 
 def main():
@@ -28,9 +28,9 @@ def main():
     run = Path(args.run)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     mode = int(cfg["mode"])
-    tr, te = data.load_articles(cfg["train"], mode=mode), data.load_articles(args.test, mode=mode)
-    svm = baseline.tfidf_svm().fit(baseline.joined(inputs.mode_inputs(tr, mode)), tr["label"])
-    te = te.assign(tfidf=svm.predict(baseline.joined(inputs.mode_inputs(te, mode))))
+    tr, te = articles.read(cfg["train"], mode=mode).frame, articles.read(args.test, mode=mode).frame
+    svm = tfidf.tfidf_svm().fit(tfidf.texts(tr, mode), tr["label"])
+    te = te.assign(tfidf=svm.predict(tfidf.texts(te, mode)))
     ours = pd.read_csv(run / "predictions.csv", dtype=str, keep_default_na=False)[["id", "pred"]]
     te = te.merge(ours, on="id", how="inner", validate="one_to_one")
     ft_ok, tf_ok = te["pred"] == te["label"], te["tfidf"] == te["label"]

@@ -24,8 +24,8 @@ HEAD256 = {"max_len": 256, "long_strategy": "head"}
 
 
 def articles():
-    from kornews import data
-    df = data.load_articles("knews8:test", mode=3)
+    from kornews import articles
+    df = articles.read("knews8:test", mode=3).frame
     return df.reset_index(drop=True)
 
 
@@ -53,7 +53,7 @@ def run_pipeline(run, df, batch, dtype, reps):
 
 def run_kornews(run, df, engine, setting, reps):
     from kornews import Classifier
-    from kornews.inputs import Featurizer
+    from kornews.featurize import Featurizer
     clf = Classifier.load(run, engine=engine)
     if setting == "head256":
         f = clf.featurizer

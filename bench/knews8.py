@@ -16,16 +16,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
 from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
 
-from kornews import baseline, data, inputs  # noqa: E402
+from kornews import articles, tfidf  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
 
 def tfidf_row(mode: int) -> list:
-    tr = data.load_articles("knews8", mode=mode)
-    te = data.load_articles("knews8:test", mode=mode)
+    tr = articles.read("knews8", mode=mode).frame
+    te = articles.read("knews8:test", mode=mode).frame
     start = time.perf_counter()
-    clf = baseline.tfidf_svm().fit(baseline.joined(inputs.mode_inputs(tr, mode)), tr["label"])
-    pred = clf.predict(baseline.joined(inputs.mode_inputs(te, mode)))
+    clf = tfidf.tfidf_svm().fit(tfidf.texts(tr, mode), tr["label"])
+    pred = clf.predict(tfidf.texts(te, mode))
     secs = time.perf_counter() - start
     return ["TF-IDF char 1-3 + LinearSVC", mode, f"{accuracy_score(te['label'], pred):.4f}",
             f"{f1_score(te['label'], pred, average='macro'):.4f}", f"{secs:.1f}", "-", "-", "-"]

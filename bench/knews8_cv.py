@@ -35,8 +35,8 @@ TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture"
 
 def knews8_all():
     import pandas as pd
-    from kornews import data
-    parts = [data.load_articles(f"knews8:{split}", mode=3).assign(id=lambda d, s=split: s + "-" + d["id"])
+    from kornews import articles
+    parts = [articles.read(f"knews8:{split}", mode=3).frame.assign(id=lambda d, s=split: s + "-" + d["id"])
              for split in ("train", "test")]
     return pd.concat(parts, ignore_index=True)
 
@@ -48,9 +48,9 @@ def as_csv(df, path: Path):
 
 
 def tfidf_predict(train, articles) -> list:
-    from kornews import baseline, inputs
-    clf = baseline.tfidf_svm().fit(baseline.joined(inputs.mode_inputs(train, 3)), train["label"])
-    return list(clf.predict(baseline.joined(inputs.mode_inputs(articles, 3))))
+    from kornews import tfidf
+    clf = tfidf.tfidf_svm().fit(tfidf.texts(train, 3), train["label"])
+    return list(clf.predict(tfidf.texts(articles, 3)))
 
 
 def tfidf_scores(train, test) -> tuple[float, float]:
@@ -97,10 +97,10 @@ def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str, seeds=
     With `seeds` (the first is the run's), the recipe also trains once per further seed: each seed's row, their
     mean ± sd, and their ensemble (mean probability)."""
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, data
-    ynat = data.load_articles("ynat:dev", mode=2)
+    from kornews import Classifier, articles
+    ynat = articles.read("ynat:dev", mode=2).frame
     truth = list(ynat["label"])
-    train, test = data.load_articles("knews8", mode=3), data.load_articles("knews8:test", mode=3)
+    train, test = articles.read("knews8", mode=3).frame, articles.read("knews8:test", mode=3).frame
     tfidf_pred = tfidf_predict(train, ynat.assign(body=""))
     first = [f"--seed={seeds[0]}"] if seeds else []
     run = run or train_knews8(out_dir / "knews8-train", [*overrides, *first], out_dir / "knews8-train.log")

@@ -92,11 +92,11 @@ def main():
     p.add_argument("--section", default="serve-load")
     args = p.parse_args()
     import httpx
-    from kornews import data
-    df = data.load_articles("knews8:test", mode=3)
+    from kornews import articles
+    df = articles.read("knews8:test", mode=3).frame
     articles = [{"title": t, "body": b, "id": i} for t, b, i in zip(df.title, df.body, df.id)]
     # short inputs, where a model call's fixed cost dominates: YNAT dev headlines as titles with an empty body
-    heads = data.load_articles("ynat:dev", mode=2).head(2000)
+    heads = articles.read("ynat:dev", mode=2).frame.head(2000)
     headlines = [{"title": t, "id": i} for t, i in zip(heads.title, heads.id)]
     loads = [("knews8 article (title + body)", articles, 1), ("knews8 article (title + body)", articles, 16),
              ("YNAT headline (title only)", headlines, 1)]

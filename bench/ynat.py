@@ -20,7 +20,7 @@ from common import ROOT, hybrid_scores, kornews, machine, measured, table, write
 
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
-from kornews import baseline, data  # noqa: E402
+from kornews import articles, tfidf  # noqa: E402
 
 PUBLISHED = [("mBERT", 81.55), ("XLM-R base", 83.52), ("KR-BERT", 84.58), ("KoELECTRA", 84.59),
              ("KLUE-RoBERTa base", 85.12), ("KLUE-BERT base", 85.49), ("XLM-R large", 86.06),
@@ -29,9 +29,9 @@ HEADER = ["model", "dev macro-F1", "dev acc", "train s", "peak MiB", "macro-F1 p
 
 
 def tfidf_row() -> list:
-    tr, dev = data.load_articles("ynat", mode=2), data.load_articles("ynat:dev", mode=2)
+    tr, dev = articles.read("ynat", mode=2).frame, articles.read("ynat:dev", mode=2).frame
     start = time.perf_counter()
-    clf = baseline.tfidf_svm().fit(tr["title"], tr["label"])
+    clf = tfidf.tfidf_svm().fit(tr["title"], tr["label"])
     pred = clf.predict(dev["title"])
     return ["TF-IDF char 1-3 + LinearSVC (this run)", f"{100 * f1_score(dev['label'], pred, average='macro'):.2f}",
             f"{100 * accuracy_score(dev['label'], pred):.2f}", f"{time.perf_counter() - start:.0f}", "-", "-"]
@@ -63,7 +63,7 @@ def main():
         print(rows[-1], flush=True)
         if args.hybrid:
             started = time.perf_counter()
-            dev = data.load_articles("ynat:dev", mode=2)
+            dev = articles.read("ynat:dev", mode=2).frame
             scores = hybrid_scores(run, dev)
             scores.pop("encoder")  # the row above
             secs = time.perf_counter() - started

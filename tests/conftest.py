@@ -12,8 +12,8 @@ def kornews_home(tmp_path_factory):
     """Everything tests write under $KORNEWS_HOME (token ids, embeddings) goes to a temporary home; the built
     backbones of the user's home are reused through a link (built there first if missing)."""
     import os
-    from kornews import backbones, cache
-    real = cache.home()
+    from kornews import backbones, files
+    real = files.home()
     for name in ("me5-small", "me5-small-ko"):
         backbones.pull(name)
     home = tmp_path_factory.mktemp("kornews_home")
@@ -51,7 +51,7 @@ def slices(tmp_path_factory):
 @pytest.fixture
 def shared():
     """The shared data home (../shared/data) with both datasets, else the test is skipped."""
-    from kornews.data import data_home
+    from kornews.datasets import data_home
     home = data_home()
     if home is None or not all((home / f).is_file() for f in ("knews8/train.csv", "ynat/dev.tsv")):
         pytest.skip("shared data (../shared/data) not available")
@@ -59,17 +59,29 @@ def shared():
 
 
 @pytest.fixture(scope="session")
-def tiny_runs(slices, tiny_backbone, tmp_path_factory):
+def tiny_cfg(slices, tiny_backbone):
+    """`tiny_cfg(**overrides)`: a config that trains the tiny backbone on the slices in seconds."""
+    from kornews import config
+
+    def make(backbone=None, **over):
+        values = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
+                  "backbone": str(backbone or tiny_backbone), "max_len": 48, "epochs": 2, "batch_size": 16,
+                  "lr": 5e-4, "val_fraction": 0.25, "log_every": 2, "threads": 1, "freeze_layers": 0,
+                  "long_strategy": "head"}
+        return config.load(base={**values, **over})
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_cfg, tmp_path_factory):
     """`tiny_runs(mode)`: a one-epoch run of the tiny backbone in that mode (k=3 for modes 4/5), made on first use."""
     made = {}
 
     def get(mode: int):
         if mode not in made:
-            from kornews import train as train_mod
-            from test_train import tiny_cfg
+            from kornews import loop
             run = tmp_path_factory.mktemp(f"mode{mode}") / "run"
-            cfg = tiny_cfg(slices, tiny_backbone, mode=mode, epochs=1, clusters={"k": 3})
-            train_mod.train(cfg, run, progress=False, log=lambda s: None)
+            loop.train(tiny_cfg(mode=mode, epochs=1, clusters={"k": 3}), run, progress=False, log=lambda s: None)
             made[mode] = run
         return made[mode]
     return get

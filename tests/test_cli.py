@@ -1,4 +1,5 @@
-"""`kornews data info`: the real tables print the numbers of the data README; bad input is one line, exit 2."""
+"""cli: the verbs as a user types them; `kornews data info` prints the data README's numbers; bad input is one
+line and exit 2."""
 import os
 import re
 
@@ -9,22 +10,23 @@ from kornews.cli import main
 def test_info_knews8(shared, capsys):
     assert main(["data", "info", "knews8"]) == 0
     out = capsys.readouterr().out
-    assert f"file       {shared / 'knews8' / 'train.csv'} (csv, utf-8)" in out
-    assert "rows       1,280" in out
-    assert "columns    id, title, cleanBody, category" in out
+    assert f"source     {shared / 'knews8' / 'train.csv'} (csv, utf-8)" in out
+    assert "rows       1,280 read, 1,280 articles (0 skipped for empty text, 0 cut to 20,000 chars)" in out
+    assert "columns    title ← title, body ← cleanBody, label ← category, id ← id" in out
     for topic in ("politics", "economy", "society", "culture", "international", "it", "entertain", "sport"):
         assert re.search(rf"^{topic}\s+160\s+12\.5%$", out, re.M)
     # README: title about 31 characters (one empty), body about 1,040 characters (261-2,818)
     assert re.search(r"^title\s+7\s+31\.3\s+31\.0\s+39\.0\s+62\s+1\s+24$", out, re.M)
-    assert re.search(r"^cleanBody\s+261\s+1,043\.2\s+975\.0\s+1,626\.1\s+2,818\s+0\s+22$", out, re.M)
+    assert re.search(r"^body\s+261\s+1,043\.2\s+975\.0\s+1,626\.1\s+2,818\s+0\s+22$", out, re.M)
 
 
 def test_info_ynat_dev_path(shared, capsys):
     path = os.path.relpath(shared / "ynat" / "dev.tsv")        # ../shared/data/ynat/dev.tsv from the repo
     assert main(["data", "info", str(path)]) == 0
     out = capsys.readouterr().out
-    assert f"file       {path} (tsv, utf-8)" in out
-    assert "rows       9,107" in out and "columns    guid, title, label" in out
+    assert f"source     {path} (tsv, utf-8)" in out and "mode       2" in out
+    assert "rows       9,107 read, 9,107 articles" in out
+    assert "columns    title ← title, label ← label, id ← guid" in out
     assert re.search(r"^사회\s+3,701\s+40\.6%$", out, re.M)            # README: dev is skewed, 사회 41%
     assert len(re.findall(r"^\S+\s+[\d,]+\s+[\d.]+%$", out, re.M)) == 7
     assert "7 labels" in out

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kornews import clusters, data
+from kornews import articles, clusters
+from kornews.tasks.clustering import cluster
 from kornews.errors import KornewsError
 
 
@@ -24,13 +25,13 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def articles():
-    return data.load_articles("knews8", mode=3).groupby("label").head(5).reset_index(drop=True)
+def sample():
+    return articles.read("knews8", mode=3).frame.groupby("label").head(5).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
-def texts(articles):
-    return clusters.article_text(articles)
+def texts(sample):
+    return clusters.article_text(sample)
 
 
 @pytest.fixture
@@ -113,11 +114,11 @@ def test_fit_is_deterministic_for_a_seed(vectors):
     np.testing.assert_array_equal(a.predict_vectors(vectors), b.predict_vectors(vectors))
 
 
-def test_table_counts_every_article(articles, vectors):
+def test_table_counts_every_article(sample, vectors):
     assigned = clusters.Clusterer(k=8).fit_vectors(vectors).predict_vectors(vectors)
-    table = clusters.cluster_table(assigned, articles["label"])
-    assert table.to_numpy().sum() == len(articles) == 40
-    assert list(table.columns) == sorted(articles["label"].unique())
+    table = clusters.cluster_table(assigned, sample["label"])
+    assert table.to_numpy().sum() == len(sample) == 40
+    assert list(table.columns) == sorted(sample["label"].unique())
     assert list(table.index) == sorted(set(assigned))
     assert (table.sum(axis=0) == 5).all()
 
@@ -142,13 +143,13 @@ def test_plot_table_writes_a_png(tmp_path):
     assert (tmp_path / "h" / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cluster_run_writes_tables_clusterers_and_summary(home, articles, vectors, tmp_path, counted):
-    columns = {"id": articles["id"], "title": articles["title"], "cleanBody": articles["body"],
-               "category": articles["label"]}
+def test_cluster_run_writes_tables_clusterers_and_summary(home, sample, vectors, tmp_path, counted):
+    columns = {"id": sample["id"], "title": sample["title"], "cleanBody": sample["body"],
+               "category": sample["label"]}
     pd.DataFrame(columns).to_csv(tmp_path / "train.csv", index=False)
     pd.DataFrame(columns).iloc[::5].to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "out"
-    summary = clusters.cluster(tmp_path / "train.csv", ks=(2, 8), out_dir=out, test_source=tmp_path / "test.csv")
+    summary = cluster(tmp_path / "train.csv", ks=(2, 8), out_dir=out, test_source=tmp_path / "test.csv")
     assert counted == []  # every text was embedded (and cached) by the fixture
     assert summary["articles"] == {"train": 40, "test": 8} and list(summary["k"]) == ["2", "8"]
     assert json.loads((out / "summary.json").read_text()) == summary
@@ -160,9 +161,9 @@ def test_cluster_run_writes_tables_clusterers_and_summary(home, articles, vector
         assert (folder / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
         clusterer = clusters.Clusterer.load(folder / "clusterer")
         assigned = clusterer.predict_vectors(vectors)
-        assert summary["k"][str(k)]["train"] == pytest.approx(clusters.scores(assigned, articles["label"]))
+        assert summary["k"][str(k)]["train"] == pytest.approx(clusters.scores(assigned, sample["label"]))
         assert summary["k"][str(k)]["test"] == pytest.approx(
-            clusters.scores(assigned[::5], articles["label"][::5]))
+            clusters.scores(assigned[::5], sample["label"][::5]))
     md = (out / "summary.md").read_text()
     assert "| k | train purity | train NMI | train ARI | test purity | test NMI | test ARI |" in md
     assert f"| 8 | {summary['k']['8']['train']['purity']:.4f} |" in md
@@ -180,7 +181,7 @@ def test_more_clusters_than_articles(vectors, tmp_path, counted):
     with pytest.raises(KornewsError, match=r"cannot make 41 clusters from 40 articles: use k of at most 40"):
         clusters.Clusterer(k=41).fit_vectors(vectors)
     with pytest.raises(KornewsError, match=r"cannot make 2000 clusters from the 1280 articles of knews8"):
-        clusters.cluster("knews8", ks=(8, 2000), out_dir=tmp_path)
+        cluster("knews8", ks=(8, 2000), out_dir=tmp_path)
     assert counted == []  # refused before embedding anything
 
 

@@ -32,7 +32,7 @@ def test_dump_round_trips(tmp_path):
     (["--epochs=two"], "epochs must be int"),
     (["--epochs=true"], "epochs must be int"),
     (["--freeze_embeddings=3"], "freeze_embeddings must be true or false"),
-    (["--mode=6"], "mode must be one of 1, 2, 3, 4, 5, got 6"),
+    (["--mode=6"], "config: invalid mode 6: choose 1"),
     (["--schedule=step"], "schedule must be one of linear, cosine, constant"),
     (["--long_strategy=tail"], "long_strategy must be one of"),
     (["--columns.bodyy=x"], "unknown key 'columns.bodyy'"),

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kornews import Classifier, data
-from kornews.predict import predictions_frame
+from kornews import Classifier, articles
+from kornews.classifier import predictions_frame
 
 from conftest import SHARED
 
@@ -19,16 +19,16 @@ def test_ray_predictions_equal_single_process(tiny_runs, tmp_path):
     from kornews.distributed import predict_dataset
     raw = pd.read_csv(SHARED / "train.csv", dtype=str, keep_default_na=False).sample(300, random_state=1)
     raw["cleanBody"] = raw["cleanBody"].str[:400]
-    articles = data.load_articles(raw, mode=3, labeled=False)
+    frame = articles.read(raw, mode=3, labeled=False).frame
     run = tiny_runs(3)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     try:
-        out = predict_dataset(run, articles, engine="torch-fp32", rows_per_task=64)
+        out = predict_dataset(run, frame, engine="torch-fp32", rows_per_task=64)
     finally:
         ray.shutdown()
-    expected = predictions_frame(Classifier.load(run, engine="torch-fp32"), articles)
-    assert out["id"].tolist() == articles["id"].tolist() == expected["id"].tolist()  # input order
+    expected = predictions_frame(Classifier.load(run, engine="torch-fp32"), frame)
+    assert out["id"].tolist() == frame["id"].tolist() == expected["id"].tolist()  # input order
     assert out["pred"].tolist() == expected["pred"].tolist()
     probs = [c for c in expected.columns if c.startswith("p_")]
     np.testing.assert_allclose(out[probs].to_numpy(float), expected[probs].to_numpy(float), atol=1e-5)

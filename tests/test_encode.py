@@ -46,20 +46,20 @@ def test_encode_pairs_fit_max_len_and_keep_title(bert_tok):
     t = encode.Template.from_tokenizer(bert_tok)
     inputs = {"text": ["a b", ""], "text_pair": [words(100), words(5)], "cluster": None}
     f = encode.encode(bert_tok, t, inputs, max_len=16, strategy="chunks")
-    assert all(len(r) <= 16 for r in f["input_ids"])
+    assert all(len(r) <= 16 for r in f.input_ids)
     # article 0 is split into chunks, each starting with the whole title
-    rows0 = [r for r, d in zip(f["input_ids"], f["doc"]) if d == 0]
+    rows0 = [r for r, d in zip(f.input_ids, f.doc) if d == 0]
     assert len(rows0) == -(-100 // (16 - 3 - 2)) and all(r[1:3] == [4, 5] for r in rows0)
     # an empty title does not produce an empty pair: the body alone is the input
-    last = f["input_ids"][-1]
-    assert f["doc"][-1] == 1 and last[0] == 2 and last.count(3) == 1
+    last = f.input_ids[-1]
+    assert f.doc[-1] == 1 and last[0] == 2 and last.count(3) == 1
 
 
 def test_encode_carries_cluster_per_window(bert_tok):
     t = encode.Template.from_tokenizer(bert_tok)
     inputs = {"text": [words(30), words(3)], "text_pair": None, "cluster": [7, 2]}
     f = encode.encode(bert_tok, t, inputs, max_len=12, strategy="chunks")
-    assert list(f["cluster"]) == [7] * 3 + [2]
+    assert list(f.cluster) == [7] * 3 + [2]
 
 
 def test_token_ids_cache_round_trips_and_is_keyed_by_tokenizer_and_texts(bert_tok, tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from kornews import experiment, plots
+from kornews import plots
+from kornews.tasks import experiments
 from kornews.cli import main
 from kornews.errors import KornewsError
 
@@ -76,13 +77,13 @@ def test_summary_statistics():
                           "test_acc_per_epoch": [[0.5, 0.7], [0.6, 0.8], [0.9, 0.8]],
                           "elapsed_per_epoch": [[10, 20], [11, 22], [5, 9]], "kept_epoch": [2, 2, 1],
                           "accuracy": [0.7, 0.8, 0.9], "macro_f1": [0.6, 0.7, 0.85], "train_seconds": [20, 22, 9]})
-    table = experiment.summary(cells, target=0.65)
+    table = experiments.summary(cells, target=0.65)
     a, b = table.iloc[0], table.iloc[1]
     assert a["best test acc (any epoch)"] == "0.7500 ± 0.0707" and a["at epoch"] == "2.0"
     assert a["test acc (kept model)"] == "0.7500 ± 0.0707" and a["test acc after epoch 1"] == "0.5500 ± 0.0707"
     assert a["epochs to target"] == "2.0 (2/2 seeds)" and a["s to target"] == "21"
     assert b["epochs to target"] == "1.0 (1/1 seeds)" and b["test acc (kept model)"] == "0.9000"
-    assert experiment.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
+    assert experiments.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -96,7 +97,7 @@ def test_bad_grids_fail_before_training(spec, message, tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump({"base": {"test": "knews8:test"}, **spec}))
     with pytest.raises(KornewsError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        experiment.run(path, tmp_path / "out")
+        experiments.run_grid(path, tmp_path / "out")
     assert not (tmp_path / "out" / "cells").exists()
 
 
@@ -109,7 +110,7 @@ def test_plots_render_hangul_on_a_fresh_install(tmp_path):
     assert font is not None
     used = font_manager.findfont(font_manager.FontProperties(family=font), fallback_to_default=False)
     assert all(FT2Font(used).get_char_index(ord(ch)) for ch in "사회경제정치세계생활문화스포츠과학")
-    from kornews.report import plot_confusion
+    from kornews.plots import plot_confusion
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)" for boxes
         note = plot_confusion({"confusion": [[3, 1], [0, 4]], "labels": ["사회", "IT과학"], "accuracy": 0.875},

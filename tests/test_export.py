@@ -36,7 +36,7 @@ def test_onnx_agrees_with_pytorch(mode, tiny_runs, slices, tmp_path, capsys):
     np.testing.assert_allclose(onnx.predict_proba(articles), torch_fp32.predict_proba(articles), atol=1e-4)
     if mode == 5:  # the cluster vector is an input of the graph, and it matters
         assert "cluster_ids" in onnx.engine.inputs
-        df = onnx.frame(articles[:4])
+        df = onnx.read(articles[:4]).frame
         a, b = (onnx.predict_proba(df.assign(cluster=c)) for c in (0, 1))
         assert not np.allclose(a, b, atol=1e-6)
 

@@ -1,34 +1,14 @@
-"""inputs: the table of modes, the saved input specification, and the one featurizer train and predict share."""
+"""featurize: the saved input specification and the one featurizer training and prediction share."""
 import numpy as np
-import pandas as pd
 import pytest
 
-from kornews import Classifier, clusters, train as train_mod
+from helpers import err
+from kornews import Classifier, clusters, loop
 from kornews.config import ClustersConfig, Columns
 from kornews.errors import KornewsError
-from kornews.evaluate import load_for
-from kornews.inputs import MODES, InputSpec, mode_inputs
+from kornews.featurize import InputSpec
 
 from conftest import SHARED
-from test_train import tiny_cfg
-
-ARTICLES = pd.DataFrame({"title": ["제목1", "", "제목3"], "body": ["본문1", "본문2", ""], "cluster": [0, 2, 1]})
-
-
-def test_mode_inputs():
-    assert mode_inputs(ARTICLES, 1) == {"text": ["본문1", "본문2", ""], "text_pair": None, "cluster": None}
-    assert mode_inputs(ARTICLES, 2)["text"] == ["제목1", "", "제목3"]
-    three = mode_inputs(ARTICLES, 3)
-    # a missing side makes a single text, never a pair with an empty side
-    assert three == {"text": ["제목1", "본문2", "제목3"], "text_pair": ["본문1", None, None], "cluster": None}
-    for mode in (4, 5):
-        assert mode_inputs(ARTICLES, mode) == {**three, "cluster": [0, 2, 1]}
-
-
-def test_mode_table():
-    assert [m.fields for m in MODES.values()] == [("body",), ("title",)] + [("title", "body")] * 3
-    assert [m.clusters for m in MODES.values()] == [False] * 3 + [True] * 2
-    assert [m.wrapper for m in MODES.values()] == [None] * 3 + ["token", "embedding"]
 
 
 def test_spec_round_trips_and_reads_old_runs():
@@ -45,21 +25,27 @@ def test_spec_round_trips_and_reads_old_runs():
         InputSpec(mode=4)
 
 
+def test_max_len_above_the_model_limit_is_the_same_error_at_load():
+    """Training refuses it (tests/test_loop.py); a saved spec that asks for it is refused the same way."""
+    with pytest.raises(KornewsError, match=err("max_len 600 exceeds the limit of 512 positions of the model")):
+        InputSpec.from_dict({"mode": 3, "max_len": 600}, max_positions=512)
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 @pytest.mark.parametrize("mode", [1, 2, 3, 4, 5])
-def test_train_and_predict_give_identical_features(mode, tiny_runs, slices, tiny_backbone):
+def test_train_and_predict_give_identical_features(mode, tiny_runs, slices, tiny_cfg):
     run = tiny_runs(mode)
-    cfg = tiny_cfg(slices, tiny_backbone, mode=mode, epochs=1, clusters={"k": 3})
+    cfg = tiny_cfg(mode=mode, epochs=1, clusters={"k": 3})
     saved = clusters.Clusterer.load(run / "clusterer") if mode in (4, 5) else None
-    trained = train_mod.prepare(cfg, clusterer=saved).test  # what training scored the test split on
+    trained = loop.prepare(cfg, clusterer=saved).test  # what training scored the test split on
     clf = Classifier.load(run)
     assert clf.spec == InputSpec.from_config(cfg)
     f = clf.featurizer
-    predicted = f(f.with_clusters(load_for(clf.spec, str(slices / "test.csv"), labeled=False)))
-    assert predicted["input_ids"] == trained["input_ids"] and predicted["token_type_ids"] == trained["token_type_ids"]
-    np.testing.assert_array_equal(predicted["doc"], trained["doc"])
+    predicted = f(f.with_clusters(clf.read(str(slices / "test.csv")).frame))
+    assert predicted.input_ids == trained.input_ids and predicted.token_type_ids == trained.token_type_ids
+    np.testing.assert_array_equal(predicted.doc, trained.doc)
     if mode == 5:
-        np.testing.assert_array_equal(predicted["cluster"], trained["cluster"])
+        np.testing.assert_array_equal(predicted.cluster, trained.cluster)
     if mode == 4:  # the cluster reaches the model as a token right after the prefix
-        first = [ids[len(f.template.prefix)] for ids in predicted["input_ids"]]
+        first = [ids[len(f.template.prefix)] for ids in predicted.input_ids]
         assert set(first) <= set(f.cluster_token_ids)

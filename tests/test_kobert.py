@@ -153,12 +153,11 @@ def test_standin_needs_some_text(tmp_path):
     assert not (tmp_path / "empty").exists()
 
 
-def test_train_and_predict_through_the_kobert_path(standin, slices, tmp_path):
+def test_train_and_predict_through_the_kobert_path(standin, slices, tmp_path, tiny_cfg):
     """The whole pipeline on a KoBERT-layout backbone: BERT-style pairs with pad id 1, saved and reloaded."""
-    from kornews import Classifier, backbones, train as train_mod
-    from test_train import tiny_cfg
-    cfg = tiny_cfg(slices, standin, epochs=1, test=None)
-    train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
+    from kornews import Classifier, backbones, loop
+    cfg = tiny_cfg(backbone=standin, epochs=1, test=None)
+    loop.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     clf = Classifier.load(tmp_path / "run")
     template = clf.featurizer.template
     assert template.pad_id == 1 and template.prefix == (2,) and template.pair_types

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from kornews import backbones, encode, model as model_mod
-from kornews.inputs import InputSpec
+from kornews.encode import Features
+from kornews.featurize import InputSpec
 
 
 def _features(tok, template):
@@ -20,7 +21,7 @@ def test_cached_prefix_gives_the_full_models_logits(tiny_backbone):
     feats = _features(tok, template)
     full = model_mod.doc_logits(model, feats, template.pad_id, 8)
     cached = model_mod.cache_prefix(model, feats, 1, template.pad_id, 8)
-    assert cached["prefix"] == 1 and cached["hidden"][0].dtype == torch.float16
+    assert cached.prefix == 1 and cached.hidden[0].dtype == torch.float16
     np.testing.assert_allclose(model_mod.doc_logits(model, cached, template.pad_id, 8), full, atol=1e-4)
     # the swap is undone: the model still has all its layers afterwards
     assert len(model_mod.encoder_layers(model)) == 2
@@ -61,7 +62,7 @@ def test_a_classifier_as_backbone_keeps_its_encoder_and_gets_a_fresh_head(tiny_b
 
 
 def test_batches_cover_everything_once_and_shard_evenly():
-    f = {"input_ids": [[1] * (i % 7 + 1) for i in range(103)]}
+    f = Features([[1] * (i % 7 + 1) for i in range(103)], [], np.zeros(103, dtype=int))
     b = model_mod.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
     assert sorted(np.concatenate(b).tolist()) == list(range(103))
     again = model_mod.batches(f, 8, shuffle=True, seed=3, group_by_length=True)
@@ -72,8 +73,7 @@ def test_batches_cover_everything_once_and_shard_evenly():
 
 
 def test_collate_pads_and_masks():
-    f = {"input_ids": [[2, 4, 3], [2, 4, 5, 6, 3]], "token_type_ids": [[0, 0, 0], [0, 0, 0, 1, 1]],
-         "doc": np.array([0, 1])}
+    f = Features([[2, 4, 3], [2, 4, 5, 6, 3]], [[0, 0, 0], [0, 0, 0, 1, 1]], np.array([0, 1]))
     batch = model_mod.collate(f, np.array([0, 1]), pad_id=0, labels=[5, 6])
     assert batch["input_ids"].tolist() == [[2, 4, 3, 0, 0], [2, 4, 5, 6, 3]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]

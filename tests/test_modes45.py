@@ -6,22 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kornews import Classifier, clusters, train as train_mod
+from kornews import Classifier, clusters, loop
 from kornews.cli import main
 from kornews.errors import KornewsError
 
 from conftest import SHARED
-from test_train import tiny_cfg
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
 
 @pytest.fixture(scope="module", params=[4, 5])
-def cluster_run(request, slices, tiny_backbone, tmp_path_factory):
+def cluster_run(request, slices, tiny_backbone, tmp_path_factory, tiny_cfg):
     run = tmp_path_factory.mktemp(f"mode{request.param}") / "run"
     # one frozen layer, as the default recipe freezes layers: the cluster information must still learn
-    cfg = tiny_cfg(slices, tiny_backbone, mode=request.param, epochs=1, clusters={"k": 3}, lr=1e-3, freeze_layers=1)
-    train_mod.train(cfg, run, progress=False, log=lambda s: None)
+    cfg = tiny_cfg(mode=request.param, epochs=1, clusters={"k": 3}, lr=1e-3, freeze_layers=1)
+    loop.train(cfg, run, progress=False, log=lambda s: None)
     return run
 
 
@@ -82,12 +81,12 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
         assert table.shape == (3, init.shape[1]) and not torch.allclose(table, init)
 
 
-def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backbone):
+def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backbone, tiny_cfg):
     import torch
     from kornews import model as model_mod
-    cfg = tiny_cfg(slices, tiny_backbone, mode=4, clusters={"k": 3}, freeze_layers=1)
-    p = train_mod.prepare(cfg)
-    train_mod.freeze(p.model, cfg)
+    cfg = tiny_cfg(mode=4, clusters={"k": 3}, freeze_layers=1)
+    p = loop.prepare(cfg)
+    loop.freeze(p.model, cfg)
     table = model_mod.hf(p.model).get_input_embeddings().weight
     trainable = {n for n, t in p.model.named_parameters() if t.requires_grad}
     assert "rows" in trainable and not table.requires_grad and p.model.rows.shape == (3, table.shape[1])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kornews import Classifier, data, model as model_mod, runtime
+from kornews import Classifier, articles, model as model_mod, runtime
 from kornews.cli import main
 
 from conftest import SHARED
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/dat
 def test_order_is_kept_with_mixed_lengths(tiny_runs, slices):
     df = pd.read_csv(slices / "test.csv", dtype=str)
     # lengths from a few tokens to well past max_len, shuffled so sorting by length must be undone
-    articles = [{"title": t[: 3 + i % 20], "body": b[: (i * 37) % 300]} for i, (t, b) in
+    batch = [{"title": t[: 3 + i % 20], "body": b[: (i * 37) % 300]} for i, (t, b) in
                 enumerate(zip(df.title, df.cleanBody))]
     clf = Classifier.load(tiny_runs(3), engine="torch-fp32", batch_size=4)
-    together = clf.predict_proba(articles)
-    alone = np.concatenate([clf.predict_proba([a]) for a in articles])
+    together = clf.predict_proba(batch)
+    alone = np.concatenate([clf.predict_proba([a]) for a in batch])
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
@@ -100,9 +100,9 @@ def test_cr_only_csv_through_every_reader(tiny_runs, slices, tiny_backbone, tmp_
     path, df = _cr_only(slices, tmp_path)
     run = tiny_runs(3)
     # Python API
-    articles = data.load_articles(path, mode=3)
-    assert articles["title"].tolist() == df["title"].str.strip().tolist()
-    assert len(Classifier.load(run).predict(articles)) == len(df)
+    frame = articles.read(path, mode=3).frame
+    assert frame["title"].tolist() == df["title"].str.strip().tolist()
+    assert len(Classifier.load(run).predict(frame)) == len(df)
     # predict and evaluate
     assert main(["predict", str(run), str(path), "-o", str(tmp_path / "p.csv"), "--quiet"]) == 0
     assert pd.read_csv(tmp_path / "p.csv", dtype=str)["id"].tolist() == df["id"].tolist()

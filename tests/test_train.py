@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kornews import Classifier, config, model as model_mod, train as train_mod
+from kornews import Classifier, config, folds, loop, model as model_mod
 from kornews.cli import main
 from kornews.errors import KornewsError
 
@@ -22,18 +22,10 @@ real_cache_prefix = model_mod.cache_prefix
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
 
-def tiny_cfg(slices, backbone, **over):
-    values = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"), "backbone": str(backbone),
-              "max_len": 48, "epochs": 2, "batch_size": 16, "lr": 5e-4, "val_fraction": 0.25, "log_every": 2,
-              "threads": 1, "freeze_layers": 0, "long_strategy": "head"}
-    values.update(over)
-    return config.load(base=values)
-
-
 @pytest.fixture(scope="session")
-def tiny_run(slices, tiny_backbone, tmp_path_factory):
+def tiny_run(slices, tiny_backbone, tmp_path_factory, tiny_cfg):
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    train_mod.train(tiny_cfg(slices, tiny_backbone), run, progress=False, log=lambda s: None)
+    loop.train(tiny_cfg(), run, progress=False, log=lambda s: None)
     return run
 
 
@@ -115,12 +107,12 @@ def test_predict_csv_jsonl_and_stdin(tiny_run, slices, tmp_path, capsys, monkeyp
     assert [r["pred"] for r in stdout_rows] == out["pred"].tolist()
 
 
-def test_same_seed_same_metrics(slices, tiny_backbone, tmp_path):
-    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None)
-    a = train_mod.train(cfg, tmp_path / "a", progress=False, log=lambda s: None)
-    b = train_mod.train(cfg, tmp_path / "b", progress=False, log=lambda s: None)
+def test_same_seed_same_metrics(slices, tiny_backbone, tmp_path, tiny_cfg):
+    cfg = tiny_cfg(epochs=1, test=None)
+    a = loop.train(cfg, tmp_path / "a", progress=False, log=lambda s: None)
+    b = loop.train(cfg, tmp_path / "b", progress=False, log=lambda s: None)
     assert a["val_loss"] == b["val_loss"] and a["val_acc"] == b["val_acc"]
-    c = train_mod.train(tiny_cfg(slices, tiny_backbone, epochs=1, test=None, seed=7), tmp_path / "c",
+    c = loop.train(tiny_cfg(epochs=1, test=None, seed=7), tmp_path / "c",
                         progress=False, log=lambda s: None)
     assert c["val_loss"] != a["val_loss"]
 
@@ -179,8 +171,8 @@ def test_resume_after_kill_mid_epoch(mode, kill_at, slices, tiny_backbone, tmp_p
 
 
 def test_tests_write_to_a_temporary_home(kornews_home, tiny_run):
-    from kornews import cache
-    assert cache.home() == kornews_home and any((kornews_home / "tokens").iterdir())
+    from kornews import files
+    assert files.home() == kornews_home and any((kornews_home / "tokens").iterdir())
 
 
 def test_two_process_ddp(slices, tiny_backbone, tmp_path):
@@ -216,9 +208,9 @@ def test_bad_input_cli(args, message, capsys):
     assert len(err) == 1 and message in err[0] and err[0].startswith("kornews: error:")
 
 
-def test_max_len_above_model_limit(slices, tiny_backbone, tmp_path):
-    with pytest.raises(KornewsError, match="max_len 600 exceeds the model's limit of 512"):
-        train_mod.train(tiny_cfg(slices, tiny_backbone, max_len=600), tmp_path / "r", progress=False)
+def test_max_len_above_model_limit(slices, tiny_backbone, tmp_path, tiny_cfg):
+    with pytest.raises(KornewsError, match="config: max_len 600 exceeds the limit of 512 positions"):
+        loop.train(tiny_cfg(max_len=600), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
@@ -233,25 +225,25 @@ def test_run_directory_missing_files(tiny_run, tmp_path, capsys):
 
 
 def test_predict_data_lacking_columns(tiny_run, tmp_path, capsys):
-    (tmp_path / "x.csv").write_text("headline,text\n제목,본문\n", encoding="utf-8")
+    (tmp_path / "x.csv").write_text("foo,bar\n제목,본문\n", encoding="utf-8")
     out = tmp_path / "out.csv"
     assert main(["predict", str(tiny_run), str(tmp_path / "x.csv"), "-o", str(out)]) == 2
     assert "missing column" in capsys.readouterr().err and not out.exists()
 
 
-def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone):
+def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone, tiny_cfg):
     before = (tiny_run / "metrics.jsonl").read_text()
     with pytest.raises(KornewsError, match="exists and is not empty"):
-        train_mod.train(tiny_cfg(slices, tiny_backbone), tiny_run, progress=False)
+        loop.train(tiny_cfg(), tiny_run, progress=False)
     assert (tiny_run / "metrics.jsonl").read_text() == before
 
 
 @pytest.mark.parametrize("cache_frozen", [True, False])
-def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path, cache_frozen, monkeypatch):
-    cfg = tiny_cfg(slices, tiny_backbone, epochs=1, test=None, freeze_layers=1, cache_frozen=cache_frozen)
+def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path, cache_frozen, monkeypatch, tiny_cfg):
+    cfg = tiny_cfg(epochs=1, test=None, freeze_layers=1, cache_frozen=cache_frozen)
     calls = []
     monkeypatch.setattr(model_mod, "cache_prefix", lambda *a, **k: calls.append(1) or real_cache_prefix(*a, **k))
-    train_mod.train(cfg, tmp_path / "f", progress=False, log=lambda s: None)
+    loop.train(cfg, tmp_path / "f", progress=False, log=lambda s: None)
     assert len(calls) == (2 if cache_frozen else 0)  # train and val, computed once
     import torch
     from safetensors.torch import load_file
@@ -267,32 +259,32 @@ def test_full_backbone_learns_knews8_titles(tmp_path):
     """The real me5-small on all of knews8's titles: one short epoch must land far above chance (1/8)."""
     cfg = config.load(base={"mode": 2, "test": "knews8:test", "max_len": 32, "epochs": 2, "batch_size": 32,
                             "lr": 3e-4, "freeze_layers": 8})
-    final = train_mod.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
+    final = loop.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     assert final["test_acc"] > 0.6, final
 
 
-def test_kept_model_is_the_last_improvement(slices, tiny_backbone, tmp_path):
+def test_kept_model_is_the_last_improvement(slices, tiny_backbone, tmp_path, tiny_cfg):
     """With a min_delta no epoch can beat, epoch 1 stays the kept model even if later losses are lower."""
-    final = train_mod.train(tiny_cfg(slices, tiny_backbone, test=None, min_delta=100.0, patience=5), tmp_path / "r",
+    final = loop.train(tiny_cfg(test=None, min_delta=100.0, patience=5), tmp_path / "r",
                             progress=False, log=lambda s: None)
     history = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert final["best_epoch"] == 1 and final["val_loss"] == history[0]["val_loss"]
     assert [r["best"] for r in history] == [True, False]
 
 
-def test_too_small_validation_split(slices, tiny_backbone, tmp_path):
+def test_too_small_validation_split(slices, tiny_backbone, tmp_path, tiny_cfg):
     with pytest.raises(KornewsError, match="val_fraction=0.01 leaves no validation articles"):
-        train_mod.train(tiny_cfg(slices, tiny_backbone, val_fraction=0.01), tmp_path / "r", progress=False)
+        loop.train(tiny_cfg(val_fraction=0.01), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
 
 
-def test_backbone_without_tokenizer(slices, tiny_backbone, tmp_path):
+def test_backbone_without_tokenizer(slices, tiny_backbone, tmp_path, tiny_cfg):
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("config.json", "model.safetensors"):  # weights, but no tokenizer files
         (bare / name).write_bytes((tiny_backbone / name).read_bytes())
     with pytest.raises(KornewsError, match="tokenizer of .*bare.* cannot be loaded: no tokenizer files"):
-        train_mod.train(tiny_cfg(slices, bare), tmp_path / "r", progress=False)
+        loop.train(tiny_cfg(backbone=bare), tmp_path / "r", progress=False)
 
 
 def test_stdin_keeps_detected_id_column(tiny_run, slices, capsys, monkeypatch):
@@ -315,37 +307,38 @@ def test_classifier_accepts_run_columns_and_raw_frames(tiny_run, slices):
     np.testing.assert_allclose(clf.predict_proba(raw), expected, atol=1e-6)
     by_run_columns = [{"title": t, "cleanBody": b} for t, b in zip(raw.title, raw.cleanBody)]
     np.testing.assert_allclose(clf.predict_proba(by_run_columns), expected, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba([{"headline": t} for t in raw.title]),
+                               clf.predict_proba(list(raw.title)), atol=1e-6)  # an alias; a missing body is empty
     with pytest.raises(KornewsError, match="article 0: no title or body"):
-        clf.predict([{"headline": "x"}])
+        clf.predict([{"foo": "x"}])
 
 
 def test_title_copies_add_headline_only_articles():
     df = pd.DataFrame({"id": list("abcde"), "title": ["t1", "t2", "", "t4", "t5"], "body": ["b"] * 5,
                        "label": list("xyxyx")})
-    assert train_mod.title_copies(df, 0.0, 0) is df
-    every = train_mod.title_copies(df, 1.0, 0)
+    assert loop.title_copies(df, 0.0, 0) is df
+    every = loop.title_copies(df, 1.0, 0)
     copies = every.iloc[len(df):]
     assert list(copies["id"]) == ["a", "b", "d", "e"]  # the untitled article has nothing to copy
     assert (copies["body"] == "").all() and list(copies["label"]) == list("xyyx")
     assert every.iloc[:len(df)].equals(df)  # the originals are kept as they were
-    half = train_mod.title_copies(df, 0.5, 3)
-    assert len(half) == 7 and half.equals(train_mod.title_copies(df, 0.5, 3))  # seeded
+    half = loop.title_copies(df, 0.5, 3)
+    assert len(half) == 7 and half.equals(loop.title_copies(df, 0.5, 3))  # seeded
     assert set(half["id"].iloc[5:]) < {"a", "b", "d", "e"}
 
 
-def test_title_copies_reach_training_only(slices, tiny_backbone):
-    from kornews import data
-    cfg = tiny_cfg(slices, tiny_backbone, title_copies=1.0)
-    tr, _ = data.stratified_split(train_mod.load_split(cfg.train, "train", cfg), cfg.val_fraction, cfg.seed)
+def test_title_copies_reach_training_only(slices, tiny_backbone, tiny_cfg):
+    cfg = tiny_cfg(title_copies=1.0)
+    tr, _ = folds.stratified_split(loop.read_split(cfg, cfg.train, "train"), cfg.val_fraction, cfg.seed)
     titled = tr[tr["title"] != ""]
-    plain = train_mod.prepare(tiny_cfg(slices, tiny_backbone))
-    copied = train_mod.prepare(cfg)
+    plain = loop.prepare(tiny_cfg())
+    copied = loop.prepare(cfg)
     n = len(plain.train_y)
     assert n == len(tr) and len(copied.train_y) == n + len(titled)
-    assert (copied.train_y[:n] == plain.train_y).all() and copied.train["input_ids"][:n] == plain.train["input_ids"]
+    assert (copied.train_y[:n] == plain.train_y).all() and copied.train.input_ids[:n] == plain.train.input_ids
     # each copy is its article's title alone, as a single segment
     tok = copied.tokenizer
-    assert [tok.decode(ids, skip_special_tokens=True) for ids in copied.train["input_ids"][n:]] == \
+    assert [tok.decode(ids, skip_special_tokens=True) for ids in copied.train.input_ids[n:]] == \
         [tok.decode(tok(t)["input_ids"], skip_special_tokens=True) for t in titled["title"]]
-    assert all(tt == [0] * len(tt) for tt in copied.train["token_type_ids"][n:])
-    assert copied.val["input_ids"] == plain.val["input_ids"] and (copied.val_y == plain.val_y).all()
+    assert all(tt == [0] * len(tt) for tt in copied.train.token_type_ids[n:])
+    assert copied.val.input_ids == plain.val.input_ids and (copied.val_y == plain.val_y).all()

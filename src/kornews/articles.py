@@ -58,7 +58,7 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     row = mode_row(mode)
     if not (isinstance(max_chars, int) and max_chars > 0):
         raise KornewsError(f"max_chars must be a positive whole number, got {max_chars!r}")
-    df, dataset = _table(source, split, encoding, row.fields[-1])
+    df, dataset = _table(source, split, encoding, row.fields[-1], columns)
     if dataset is not None:
         if row.number not in dataset.modes:
             raise KornewsError(f"{dataset.name} ({dataset.description}) has no input for mode {row.number}; "
@@ -104,7 +104,7 @@ def detect_columns(header, columns: Columns | None = None) -> dict:
     return found
 
 
-def _table(source, split: str, encoding, text_field: str) -> tuple[pd.DataFrame, datasets.Dataset | None]:
+def _table(source, split: str, encoding, text_field: str, columns) -> tuple[pd.DataFrame, datasets.Dataset | None]:
     """(raw table of str cells, its dataset or None) for anything `read` accepts."""
     if isinstance(source, pd.DataFrame):
         df = tables.as_text(source).reset_index(drop=True)
@@ -112,14 +112,14 @@ def _table(source, split: str, encoding, text_field: str) -> tuple[pd.DataFrame,
         df.attrs = {**source.attrs, "source": source.attrs.get("source", "<table>")}
         return df, None
     if isinstance(source, (list, tuple)):
-        return _records(source, text_field), None
+        return _records(source, text_field, columns), None
     if str(source) == "-":
         return tables.read_table("-", encoding=encoding), None
     path, dataset = datasets.locate(source, split)
     return tables.read_table(path, encoding=encoding), dataset
 
 
-def _records(items, text_field: str) -> pd.DataFrame:
+def _records(items, text_field: str, columns: Columns | None) -> pd.DataFrame:
     """A list of articles: dicts (any column names `detect_columns` knows) or strings (the mode's text: the body,
     or the title in mode 2; in a pair mode a lone body encodes exactly as a lone title)."""
     records = []
@@ -132,6 +132,12 @@ def _records(items, text_field: str) -> pd.DataFrame:
     if not records:
         raise KornewsError("no articles given")
     df = tables.as_text(pd.DataFrame.from_records(records))
+    found = detect_columns(df.columns, columns)
+    if "title" not in found and "body" not in found:
+        raise KornewsError(f"article 0: no title or body (keys: {', '.join(map(str, records[0])) or 'none'})")
+    for role in ("title", "body"):  # an article given as a dict may leave a field out: it is empty
+        if role not in found:
+            df[getattr(columns or Columns(), role)] = ""
     df.attrs["source"] = "<articles>"
     return df
 
@@ -195,9 +201,8 @@ def _require(found: dict, roles, columns: Columns, header: list, mode: int, name
     names = ", ".join(repr(getattr(columns, r)) for r in missing)
     needs = [f"by mode {mode}"] * any(r != "label" for r in missing) + ["for labels"] * ("label" in missing)
     shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
-    taken = set(found.values())
-    free = [c for c in header if c not in taken]
-    mapping = " ".join(f"--columns.{r}={free[0] if free else '...'}" for r in missing)
+    free = iter([c for c in header if c not in set(found.values())])
+    mapping = " ".join(f"--columns.{r}={next(free, '...')}" for r in missing)
     raise KornewsError(f"{name}: missing column{'s' * (len(missing) > 1)} {names} needed {' and '.join(needs)} "
                        f"(found: {shown}); map {'them' if len(missing) > 1 else 'it'} with {mapping}")
 

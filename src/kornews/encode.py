@@ -151,14 +151,18 @@ def encode(tok, template: Template, inputs: dict, max_len: int, strategy: str = 
         if b is None:  # single segment: the long-article strategy applies to it
             for w in windows(a, max_len - template.n_special(False) - len(lead), strategy):
                 ids, tt = template.build(w, None, lead)
-                rows.append(ids); types.append(tt); docs.append(d)
+                rows.append(ids)
+                types.append(tt)
+                docs.append(d)
         else:
             # the title is short and carries most signal: keep it whole (up to half the room)
             room = max_len - template.n_special(True) - len(lead)
             a = a[:room // 2]
             for w in windows(b, room - len(a), strategy):
                 ids, tt = template.build(a, w, lead)
-                rows.append(ids); types.append(tt); docs.append(d)
+                rows.append(ids)
+                types.append(tt)
+                docs.append(d)
         if clusters is not None and cluster_token_ids is None:
             cl.extend([int(clusters[d])] * (len(docs) - len(cl)))
     return Features(rows, types, np.asarray(docs, dtype=np.int64),

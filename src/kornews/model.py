@@ -362,4 +362,5 @@ def doc_logits_with(fn, features: Features, pad_id: int, batch_size: int, progre
 def doc_logits(model, features: Features, pad_id: int, batch_size: int) -> np.ndarray:
     """Logits per article of a model in training (cached prefix features allowed)."""
     model.eval()
-    return doc_logits_with(lambda batch: forward(model, batch, features.prefix).float().numpy(), features, pad_id, batch_size)
+    return doc_logits_with(lambda batch: forward(model, batch, features.prefix).float().numpy(), features, pad_id,
+                           batch_size)

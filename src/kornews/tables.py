@@ -111,6 +111,7 @@ def _parse_delimited(text: str, name: str, sep: str) -> pd.DataFrame:
     """Every record must have the header's number of fields: pandas would read a longer first row as an index and
     shift the whole file a column, silently."""
     kind, tsv = ("TSV", True) if sep == "\t" else ("CSV", False)
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # a huge article is cut later, not refused here
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=not tsv,
                         quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
     try:
