@@ -34,12 +34,12 @@ def tune_malloc() -> None:
 
 def one(args, tune, attn, precision) -> dict:
     import torch
-    from kornews import backbones, model as model_mod, runtime
+    from kornews import backbones, modeling, runtime
     if tune:
         tune_malloc()
-    model = model_mod.build(backbones.pull("me5-small"), {i: str(i) for i in range(8)}, attention_dropout=attn)
+    model = modeling.build(backbones.pull("me5-small"), {i: str(i) for i in range(8)}, attention_dropout=attn)
     model.get_input_embeddings().weight.requires_grad_(False)
-    layers = model_mod.encoder_layers(model)
+    layers = modeling.encoder_layers(model)
     for layer in layers[: len(layers) - args.layers]:
         layer.requires_grad_(False)
     model.train()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kornews import Classifier, engine as engine_mod, runtime
+from kornews import Classifier, engines, runtime
 from kornews.cli import main
 from kornews.errors import KornewsError
 
@@ -28,7 +28,7 @@ def test_onnx_agrees_with_pytorch(mode, tiny_runs, slices, tmp_path, capsys):
     assert "agrees with PyTorch on 100.0%" in capsys.readouterr().out
     check = json.loads((run / "onnx" / "export.json").read_text())
     assert check["engine"] == "onnx-fp32" and check["agreement"] == 1.0 and check["max_prob_diff"] < 1e-4
-    assert "onnx-fp32" in engine_mod.available(run)
+    assert "onnx-fp32" in engines.available(run)
     onnx = Classifier.load(run, engine="onnx")
     assert onnx.engine.name == "onnx-fp32" and onnx.model is None
     torch_fp32 = Classifier.load(run, engine="torch-fp32")
@@ -48,7 +48,7 @@ def test_int8_export_runs_and_is_chosen(tiny_runs, slices, tmp_path, capsys):
     check = json.loads((run / "onnx" / "export.json").read_text())
     assert check["engine"] == "onnx-int8" and check["file"] == "model.int8.onnx"
     assert check["agreement"] >= 0.9 and check["max_prob_diff"] < 0.1
-    assert "onnx-int8" in engine_mod.available(run)
+    assert "onnx-int8" in engines.available(run)
     clf = Classifier.load(run, engine="onnx")
     assert clf.engine.name == "onnx-int8"
     probs = clf.predict_proba(_articles(slices))
@@ -63,7 +63,7 @@ def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monk
     shutil.copytree(tiny_runs(3), run)
     assert main(["export", str(run)]) == 0
     monkeypatch.setattr(runtime, "bf16_supported", lambda: False)
-    assert engine_mod.available(run) == ["onnx-fp32", "torch-fp32"]
+    assert engines.available(run) == ["onnx-fp32", "torch-fp32"]
     assert Classifier.load(run).engine.name == "onnx-fp32"
     monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
     assert Classifier.load(run).engine.name == "torch-bf16"

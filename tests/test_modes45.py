@@ -60,16 +60,16 @@ def test_evaluate_matches_a_fresh_load(cluster_run, slices):
 def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
     import torch
     from safetensors.torch import load_file
-    from kornews import backbones, model as model_mod
+    from kornews import backbones, modeling
     clf = Classifier.load(cluster_run)
     if clf.mode == 4:
         assert clf.tokenizer.convert_tokens_to_ids(["[C0]", "[C2]"]) == clf.cluster_token_ids[::2]
         # the cluster rows moved away from their initialisation while every other row stayed frozen
-        fresh = model_mod.build(str(tiny_backbone), {0: "a"})
-        ids = model_mod.add_cluster_tokens(fresh, backbones.load_tokenizer(tiny_backbone), 3)
+        fresh = modeling.build(str(tiny_backbone), {0: "a"})
+        ids = modeling.add_cluster_tokens(fresh, backbones.load_tokenizer(tiny_backbone), 3)
         # the run stores bf16: compare with the initial rows as they would be stored
         before = fresh.get_input_embeddings().weight.detach().to(torch.bfloat16).float()
-        after = model_mod.load(cluster_run / "model").get_input_embeddings().weight.detach()
+        after = modeling.load(cluster_run / "model").get_input_embeddings().weight.detach()
         assert ids == clf.cluster_token_ids
         assert not torch.allclose(before[ids], after[ids])
         others = torch.ones(len(after), dtype=torch.bool)
@@ -77,17 +77,17 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
         assert torch.equal(before[others], after[others])
     else:
         table = load_file(str(cluster_run / "model" / "cluster_embeddings.safetensors"))["weight"]
-        init = model_mod.ClusterEmbedding(model_mod.build(str(tiny_backbone), {0: "a"}), 3).table.weight.detach()
+        init = modeling.ClusterEmbedding(modeling.build(str(tiny_backbone), {0: "a"}), 3).table.weight.detach()
         assert table.shape == (3, init.shape[1]) and not torch.allclose(table, init)
 
 
 def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backbone, tiny_cfg):
     import torch
-    from kornews import model as model_mod
+    from kornews import modeling
     cfg = tiny_cfg(mode=4, clusters={"k": 3}, freeze_layers=1)
     p = loop.prepare(cfg)
     loop.freeze(p.model, cfg)
-    table = model_mod.hf(p.model).get_input_embeddings().weight
+    table = modeling.hf(p.model).get_input_embeddings().weight
     trainable = {n for n, t in p.model.named_parameters() if t.requires_grad}
     assert "rows" in trainable and not table.requires_grad and p.model.rows.shape == (3, table.shape[1])
     batch = {k: v for k, v in encode_batch(p).items() if k != "labels"}
@@ -99,15 +99,15 @@ def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backb
     with torch.no_grad():
         p.model.rows += torch.randn_like(p.model.rows)  # as if trained (a uniform shift would vanish in LayerNorm)
         wrapped = p.model(**batch).logits
-        assert (wrapped - model_mod.hf(p.model)(**batch).logits).abs().max() > 1e-6
-        model_mod.hf(p.model).get_input_embeddings().weight[p.featurizer.cluster_token_ids] = p.model.rows
-        plain = model_mod.hf(p.model)(**batch).logits
+        assert (wrapped - modeling.hf(p.model)(**batch).logits).abs().max() > 1e-6
+        modeling.hf(p.model).get_input_embeddings().weight[p.featurizer.cluster_token_ids] = p.model.rows
+        plain = modeling.hf(p.model)(**batch).logits
     torch.testing.assert_close(wrapped, plain)
 
 
 def encode_batch(p):
-    from kornews import model as model_mod
-    return model_mod.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
+    from kornews import modeling
+    return modeling.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
 
 
 def test_out_of_range_cluster_id(cluster_run, slices):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kornews import Classifier, articles, model as model_mod, runtime
+from kornews import Classifier, articles, modeling, runtime
 from kornews.cli import main
 
 from conftest import SHARED
@@ -60,7 +60,7 @@ def test_cluster_ids_in_the_output(mode, tiny_runs, slices, tmp_path):
 def test_old_run_layout_still_loads(tiny_backbone, slices, tmp_path):
     """A run directory as kornews wrote it before InputSpec and bf16 storage: fp32 weights, the old block."""
     labels = {i: name for i, name in enumerate(sorted(pd.read_csv(slices / "train.csv").category.unique()))}
-    model = model_mod.build(str(tiny_backbone), labels, seed=3)
+    model = modeling.build(str(tiny_backbone), labels, seed=3)
     model.config.kornews = {"mode": 3, "max_len": 48, "long_strategy": "head", "columns": None}
     model.save_pretrained(tmp_path / "old" / "model")
     from kornews import backbones

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kornews import Classifier, config, folds, loop, model as model_mod
+from kornews import Classifier, config, folds, loop, modeling
 from kornews.cli import main
 from kornews.errors import KornewsError
 
 from conftest import SHARED
 
-real_cache_prefix = model_mod.cache_prefix
+real_cache_prefix = modeling.cache_prefix
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
@@ -242,7 +242,7 @@ def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone, tiny_cfg):
 def test_frozen_layers_stay_frozen_and_top_trains(slices, tiny_backbone, tmp_path, cache_frozen, monkeypatch, tiny_cfg):
     cfg = tiny_cfg(epochs=1, test=None, freeze_layers=1, cache_frozen=cache_frozen)
     calls = []
-    monkeypatch.setattr(model_mod, "cache_prefix", lambda *a, **k: calls.append(1) or real_cache_prefix(*a, **k))
+    monkeypatch.setattr(modeling, "cache_prefix", lambda *a, **k: calls.append(1) or real_cache_prefix(*a, **k))
     loop.train(cfg, tmp_path / "f", progress=False, log=lambda s: None)
     assert len(calls) == (2 if cache_frozen else 0)  # train and val, computed once
     import torch

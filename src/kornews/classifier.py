@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import articles, backbones, engine as engine_mod, model as model_mod, rundir
+from . import articles, backbones, engines, modeling, rundir
 from .clusters import Clusterer
 from .config import Columns
 from .errors import KornewsError
@@ -36,7 +36,7 @@ def locate(path):
     except (OSError, ValueError) as e:
         raise KornewsError(f"{model_dir}: model cannot be loaded ({str(e).splitlines()[0]})") from None
     return run_dir, model_dir, config, InputSpec.from_dict(getattr(config, "kornews", None),
-                                                           model_mod.max_positions(config))
+                                                           modeling.max_positions(config))
 
 
 class Classifier:
@@ -60,7 +60,7 @@ class Classifier:
         featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
         labels = LabelMap.from_dict({"id2label": config.id2label}).labels
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
-        return cls(featurizer, engine_mod.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion)
+        return cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion)
 
     # what the featurizer and engine hold, under the names users of a classifier look for
     spec = property(lambda self: self.featurizer.spec)
@@ -109,7 +109,7 @@ class Classifier:
                 def advance(n):  # windows done → whole articles on the bar
                     done[0] += n
                     bar.update(start + len(part) * done[0] // max(1, windows) - bar.n)
-                logits = model_mod.doc_logits_with(self.engine, feats, self.featurizer.pad_id, self.batch_size,
+                logits = modeling.doc_logits_with(self.engine, feats, self.featurizer.pad_id, self.batch_size,
                                                    progress=advance)
                 probs.append(_softmax(logits))
         clusters = df["cluster"].to_numpy() if "cluster" in df and self.spec.mode_row.clusters else None

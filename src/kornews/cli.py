@@ -125,7 +125,7 @@ def _fusion_argument(p):
 
 
 def _engine_argument(p):
-    from .engine import CHOICES
+    from .engines import CHOICES
     p.add_argument("--engine", default="auto", choices=CHOICES,
                    help="auto: the fastest the run has (an exported ONNX graph, else torch in bf16 where the CPU "
                         "has bf16 units)")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import articles, backbones, clusters, files, folds, model as model_mod, rundir, runtime
+from . import articles, backbones, clusters, files, folds, modeling, rundir, runtime
 from .encode import Features
 from .featurize import Featurizer, InputSpec
 from .files import atomic_dir, atomic_write_bytes
@@ -80,13 +80,13 @@ def prepare(cfg, clusterer=None) -> Prepared:
 
     path = backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
-    model = model_mod.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
+    model = modeling.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
                             spec=spec, seed=cfg.seed)
     try:
-        spec.check_positions(model_mod.max_positions(model), cfg.backbone)
+        spec.check_positions(modeling.max_positions(model), cfg.backbone)
     except KornewsError as e:
         raise KornewsError(f"config: {e}") from None
-    model = model_mod.wrap(model, spec, tok)
+    model = modeling.wrap(model, spec, tok)
     featurizer = Featurizer(spec, tok, clusterer)
 
     def feats(frame):  # val and test articles get their clusters like new articles
@@ -102,11 +102,11 @@ def prepare(cfg, clusterer=None) -> Prepared:
 def freeze(model, cfg) -> None:
     """Freeze the embeddings and/or bottom layers of the Hugging Face model (a mode 4/5 wrapper's own
     cluster parameters stay trainable)."""
-    model = model_mod.hf(model)
+    model = modeling.hf(model)
     if cfg.freeze_embeddings or cfg.freeze_layers:
         model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.freeze_layers:
-        layers = model_mod.encoder_layers(model)
+        layers = modeling.encoder_layers(model)
         if layers is None or cfg.freeze_layers >= len(layers):
             raise KornewsError(f"config: freeze_layers={cfg.freeze_layers} needs an encoder with more layers "
                                f"(this one has {len(layers) if layers is not None else 'no known'} layers)")
@@ -118,7 +118,7 @@ def freeze(model, cfg) -> None:
 
 def param_groups(model, cfg):
     """No weight decay on biases and LayerNorm; optional layer-wise lr decay from the top layer down."""
-    layers = model_mod.encoder_layers(model) if cfg.layer_lr_decay < 1 else None
+    layers = modeling.encoder_layers(model) if cfg.layer_lr_decay < 1 else None
     depth = {}
     if layers is not None:
         for i, layer in enumerate(layers):
@@ -162,7 +162,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def _save_model(run: Path, model, tokenizer) -> None:
     hf_logging.disable_progress_bar()  # a "Writing model shards" bar per epoch is noise
     with atomic_dir(run / rundir.MODEL) as tmp:
-        model_mod.save(model, tmp, tokenizer)
+        modeling.save(model, tmp, tokenizer)
 
 
 @dataclasses.dataclass
@@ -238,15 +238,15 @@ def _freeze_and_cache(p: Prepared, cfg) -> None:
     if cfg.freeze_layers and cfg.cache_frozen and not p.featurizer.spec.mode_row.clusters:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
         with runtime.autocast(cfg.precision):
-            p.train, p.val = (model_mod.cache_prefix(p.model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+            p.train, p.val = (modeling.cache_prefix(p.model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
                               for f in (p.train, p.val))
             if p.test is not None:
-                p.test = model_mod.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
+                p.test = modeling.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
 
 
 def _optimizer(p: Prepared, cfg, shard):
     optimizer = torch.optim.AdamW(param_groups(p.model, cfg), lr=cfg.lr)
-    per_epoch = len(model_mod.batches(p.train, cfg.batch_size, shard=shard))
+    per_epoch = len(modeling.batches(p.train, cfg.batch_size, shard=shard))
     steps = math.ceil(per_epoch / cfg.grad_accum) * cfg.epochs
     schedule = "constant_with_warmup" if cfg.schedule == "constant" else cfg.schedule
     scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
@@ -273,16 +273,16 @@ def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
 def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log):
     """One pass over this rank's batches; returns (loss sum, correct, seen) summed over all ranks."""
     ddp.train()
-    order = model_mod.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
+    order = modeling.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                               group_by_length=cfg.group_by_length, shard=shard)
     seen = correct = 0
     loss_sum = 0.0
     bar = tqdm(order, desc=f"epoch {epoch}", disable=not progress, leave=False)
     for step, idx in enumerate(bar, 1):
-        batch = model_mod.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=model_mod.TRAIN_PAD_MULTIPLE)
+        batch = modeling.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=modeling.TRAIN_PAD_MULTIPLE)
         labels = batch.pop("labels")
         with runtime.autocast(cfg.precision):
-            logits = model_mod.forward(ddp, batch, p.train.prefix).float()
+            logits = modeling.forward(ddp, batch, p.train.prefix).float()
         loss = F.cross_entropy(logits, labels)
         (loss / cfg.grad_accum).backward()
         if step % cfg.grad_accum == 0 or step == len(order):
@@ -290,7 +290,7 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-        if step % model_mod.TRIM_EVERY == 0:
+        if step % modeling.TRIM_EVERY == 0:
             runtime.release_memory()
         seen += len(idx)
         correct += int((logits.argmax(1) == labels).sum())
@@ -308,13 +308,13 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
 
 def _score_epoch(p: Prepared, cfg, epoch: int, totals, scheduler) -> dict:
     """The epoch's metrics row: training totals, validation (which chooses) and test (which never does)."""
-    val_loss, val_acc = scores(model_mod.doc_logits(p.model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
+    val_loss, val_acc = scores(modeling.doc_logits(p.model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
     row = {"epoch": epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
            "train_acc": round(totals[1].item() / totals[2].item(), 6),
            "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
            "lr": scheduler.get_last_lr()[0]}
     if p.test is not None:
-        test_logits = model_mod.doc_logits(p.model, p.test, p.pad_id, cfg.eval_batch_size)
+        test_logits = modeling.doc_logits(p.model, p.test, p.pad_id, cfg.eval_batch_size)
         test_loss, test_acc = scores(test_logits, p.test_y)
         macro = f1_score(p.test_y, test_logits.argmax(1), average="macro")
         row.update(test_loss=round(test_loss, 6), test_acc=round(test_acc, 6), test_macro_f1=round(macro, 6))

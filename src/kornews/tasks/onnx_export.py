@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import articles, engine as engine_mod, rundir
+from .. import articles, engines, rundir
 from ..classifier import Classifier
 from ..errors import KornewsError
 from ..files import atomic_dir
-from ..model import collate
+from ..modeling import collate
 
 SAMPLE = 64  # articles for the agreement check
 
@@ -59,8 +59,8 @@ def export(run, int8: bool = False, log=print) -> dict:
     names = ["input_ids", "attention_mask", "token_type_ids"] + ["cluster_ids"] * ("cluster_ids" in batch)
     dynamic = {name: {0: torch.export.Dim("batch")} | ({1: torch.export.Dim("seq")} if name != "cluster_ids" else {})
                for name in names}
-    with atomic_dir(run / engine_mod.ONNX_DIR) as tmp, tempfile.TemporaryDirectory() as work:
-        fp32 = (tmp if not int8 else Path(work)) / engine_mod.ONNX_FILES["onnx-fp32"]
+    with atomic_dir(run / engines.ONNX_DIR) as tmp, tempfile.TemporaryDirectory() as work:
+        fp32 = (tmp if not int8 else Path(work)) / engines.ONNX_FILES["onnx-fp32"]
         with torch.no_grad():
             program = torch.onnx.export(_Logits(reference.model), tuple(batch[k] for k in names),
                                         input_names=names, output_names=["logits"], dynamo=True,
@@ -69,18 +69,18 @@ def export(run, int8: bool = False, log=print) -> dict:
         target = fp32
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
-            target = tmp / engine_mod.ONNX_FILES["onnx-int8"]
+            target = tmp / engines.ONNX_FILES["onnx-int8"]
             # per-channel int8 weights for every MatMul; the embedding tables stay as they are (gathers)
             quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"])
-        onnx = Classifier(reference.featurizer, engine_mod.OnnxEngine(target), reference.labels)
+        onnx = Classifier(reference.featurizer, engines.OnnxEngine(target), reference.labels)
         expected, got = reference.predict_proba(sample), onnx.predict_proba(sample)
         check = {"engine": onnx.engine.name, "file": target.name, "articles": len(sample),
                  "agreement": float((expected.argmax(1) == got.argmax(1)).mean()),
                  "max_prob_diff": float(np.abs(expected - got).max()),
                  "bytes": target.stat().st_size}
         (tmp / "export.json").write_text(json.dumps(check, indent=2) + "\n", encoding="utf-8")
-    log(f"exported {run / engine_mod.ONNX_DIR / target.name} ({check['bytes'] / 2**20:.1f} MiB): "
+    log(f"exported {run / engines.ONNX_DIR / target.name} ({check['bytes'] / 2**20:.1f} MiB): "
         f"agrees with PyTorch on {check['agreement']:.1%} of {check['articles']} articles, "
         f"largest probability difference {check['max_prob_diff']:.2e}")
     return check

@@ -24,11 +24,11 @@ PREFERENCE = ("torch-bf16", "onnx-int8", "onnx-fp32", "torch-fp32")
 class TorchEngine:
     def __init__(self, model_dir, precision: str = "auto", threads: int | None = None):
         import torch  # here, not at import: the CLI lists engines without loading torch
-        from . import model as model_mod
+        from . import modeling
         if threads:
             torch.set_num_threads(threads)
         self.bf16 = runtime.use_bf16(precision)
-        self.model = model_mod.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
+        self.model = modeling.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
         self.name = "torch-bf16" if self.bf16 else "torch-fp32"
         self._inference = torch.inference_mode
 
