@@ -1,4 +1,5 @@
 """Fixtures shared by the test modules."""
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ def kornews_home(tmp_path_factory):
     """Everything tests write under $KORNEWS_HOME (token ids, embeddings) goes to a temporary home; the built
     backbones of the user's home are reused through a link (built there first if missing)."""
     import os
+
     from kornews import backbones, files
     real = files.home()
     for name in ("me5-small", "me5-small-ko"):
@@ -38,6 +40,8 @@ def tiny_backbone(tmp_path_factory):
 def slices(tmp_path_factory):
     """12 train and 4 test articles per topic, bodies cut short: small enough for seconds-long training."""
     if not SHARED.is_dir():
+        if os.environ.get("CI"):  # a CI run without the data would pass with the training tests skipped
+            pytest.fail("CI needs ../shared/data/knews8 beside the clone (or `kornews data pull knews8`)")
         pytest.skip("needs ../shared/data/knews8")
     d = tmp_path_factory.mktemp("knews8")
     for split, n in (("train", 12), ("test", 4)):
@@ -73,6 +77,15 @@ def tiny_cfg(slices, tiny_backbone):
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_cfg):
+    """A two-epoch mode-3 run of the tiny backbone, shared by the tests that only read a run."""
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    from kornews import loop
+    loop.train(tiny_cfg(), run, progress=False, log=lambda s: None)
+    return run
+
+
+@pytest.fixture(scope="session")
 def tiny_runs(tiny_cfg, tmp_path_factory):
     """`tiny_runs(mode)`: a one-epoch run of the tiny backbone in that mode (k=3 for modes 4/5), made on first use."""
     made = {}
@@ -93,6 +106,7 @@ def live_server(app):
     import socket
     import threading
     import time
+
     import uvicorn
 
     @contextlib.contextmanager
@@ -113,3 +127,46 @@ def live_server(app):
             server.should_exit = True
             thread.join(10)
     return serving()
+
+
+# --- cluster fixtures (tests/test_clusters.py, tests/test_clustering.py): 40 knews8 articles embedded once per
+# module with the real USE embedder, into a temporary KORNEWS_HOME so the cache starts cold
+
+@pytest.fixture(scope="module")
+def cluster_home(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("kornews_home")
+        mp.setenv("KORNEWS_HOME", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def cluster_sample():
+    from kornews import articles
+    return articles.read("knews8", mode=3).frame.groupby("label").head(5).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def cluster_texts(cluster_sample):
+    from kornews import clusters
+    return clusters.article_text(cluster_sample)
+
+
+@pytest.fixture
+def embed_calls(monkeypatch):
+    """Wrap the engines: record the texts each engine call gets."""
+    from kornews import clusters
+    calls = []
+    real = clusters._engine
+
+    def engine(name):
+        encode = real(name)
+        return lambda batch: (calls.append(list(batch)), encode(batch))[1]
+    monkeypatch.setattr(clusters, "_engine", engine)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def cluster_vectors(cluster_home, cluster_texts):
+    from kornews import clusters
+    return clusters.embed(cluster_texts, "use")

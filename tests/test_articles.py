@@ -6,8 +6,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from helpers import KNEWS_CSV, err, write
+
 from kornews import articles
 from kornews.config import Columns
 from kornews.errors import KornewsError

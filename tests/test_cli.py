@@ -3,6 +3,7 @@ line and exit 2."""
 import os
 import re
 
+import pytest
 
 from kornews.cli import main
 
@@ -51,3 +52,19 @@ def test_info_explicit_wrong_encoding_is_one_line(tmp_path, capsys):
     assert err.startswith(f"kornews: error: {path}: not valid utf-8 ") and err.count("\n") == 1
     assert main(["data", "info", str(path)]) == 0
     assert re.search(r"^politics\s+1\s+100\.0%$", capsys.readouterr().out, re.M)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr=-1"], "config: lr must be positive"),
+    (["train", "--learning_rate=1"], "unknown key 'learning_rate'"),
+    (["train", "--epochs=1.5"], "config: epochs must be int"),
+    (["train", "--epochs", "3"], "config: expected --key=value, got '--epochs'"),
+    (["train", "--threads=0"], "config: threads must be at least 1"),
+    (["train", "--backbone=/nonexistent/dir/model"], "unknown backbone '/nonexistent/dir/model'"),
+    (["train", "--backbone=no-such-model"], "unknown backbone 'no-such-model'"),
+    (["evaluate", "/nonexistent/run", "knews8:test"], "run directory not found"),
+])
+def test_bad_input_cli(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("kornews: error:")

@@ -2,8 +2,8 @@
 import re
 
 import pytest
-
 from helpers import err
+
 from kornews import articles
 from kornews.datasets import data_home, locate
 from kornews.errors import KornewsError

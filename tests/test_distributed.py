@@ -4,11 +4,10 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED
 
 from kornews import Classifier, articles
 from kornews.classifier import predictions_frame
-
-from conftest import SHARED
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keeps the test's Ray on 127.0.0.1 (see distributed)
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'kornews[ray]')")

@@ -1,14 +1,13 @@
 """featurize: the saved input specification and the one featurizer training and prediction share."""
 import numpy as np
 import pytest
-
+from conftest import SHARED
 from helpers import err
+
 from kornews import Classifier, clusters, loop
 from kornews.config import ClustersConfig, Columns
 from kornews.errors import KornewsError
 from kornews.featurize import InputSpec
-
-from conftest import SHARED
 
 
 def test_spec_round_trips_and_reads_old_runs():

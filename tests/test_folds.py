@@ -1,8 +1,8 @@
 """folds: the stratified validation split and its one bound."""
 import pandas as pd
 import pytest
-
 from helpers import err
+
 from kornews import config
 from kornews.errors import KornewsError
 from kornews.folds import stratified_split

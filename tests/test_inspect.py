@@ -2,6 +2,7 @@
 import re
 
 from helpers import write
+
 from kornews.tasks.inspect import data_info
 
 

@@ -2,8 +2,8 @@
 import json
 
 import pytest
-
 from helpers import err
+
 from kornews.errors import KornewsError
 from kornews.labels import LabelMap
 

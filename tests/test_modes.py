@@ -1,8 +1,8 @@
 """modes: how each mode reads an article's fields, and the one check of a mode number."""
 import pandas as pd
 import pytest
-
 from helpers import err
+
 from kornews.errors import KornewsError
 from kornews.modes import mode, mode_inputs
 

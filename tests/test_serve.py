@@ -9,12 +9,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED, live_server
 
 from kornews import Classifier
 from kornews.cli import main
 from kornews.serve import Batcher, Settings, create_app
-
-from conftest import SHARED, live_server
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 

@@ -5,11 +5,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from conftest import SHARED, live_server
 
 from kornews import Classifier
 from kornews.serve import Settings, create_app
-
-from conftest import SHARED, live_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # the flags a closed network needs: no background connections, no updates, no first-run or sync

@@ -6,8 +6,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from helpers import KNEWS_CSV, err, write
+
 from kornews.errors import KornewsError
 from kornews.tables import read_table
 

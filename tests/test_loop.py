@@ -6,105 +6,19 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from conftest import SHARED
 
-from kornews import Classifier, config, folds, loop, modeling
+from kornews import config, folds, loop, modeling
 from kornews.cli import main
 from kornews.errors import KornewsError
-
-from conftest import SHARED
 
 real_cache_prefix = modeling.cache_prefix
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
 
-@pytest.fixture(scope="session")
-def tiny_run(slices, tiny_backbone, tmp_path_factory, tiny_cfg):
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    loop.train(tiny_cfg(), run, progress=False, log=lambda s: None)
-    return run
-
-
-def test_run_directory_describes_itself(tiny_run):
-    for name in ("config.yaml", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
-                 "metrics.jsonl", "metrics.csv", "final.json", "env.json"):
-        assert (tiny_run / name).is_file(), name
-    assert not (tiny_run / "checkpoint").exists()  # removed once training ends
-    cfg = json.loads((tiny_run / "model" / "config.json").read_text())
-    assert sorted(cfg["label2id"]) == ["culture", "economy", "entertain", "international", "it", "politics",
-                                       "society", "sport"]
-    assert cfg["kornews"]["mode"] == 3 and cfg["kornews"]["max_len"] == 48
-    history = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in history] == [1, 2]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr"} <= set(history[0])
-    final = json.loads((tiny_run / "final.json").read_text())
-    best = min(history, key=lambda r: r["val_loss"])
-    assert final["best_epoch"] == best["epoch"] and final["test_acc"] == best["test_acc"]
-    assert json.loads((tiny_run / "env.json").read_text())["seed"] == 42
-
-
-def test_model_loads_with_plain_transformers(tiny_run):
-    import torch
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_run / "model", dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_run / "model")
-    clf = Classifier.load(tiny_run, engine="torch-fp32")
-    article = {"title": "국회 본회의 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}
-    enc = tok(article["title"], article["body"], return_tensors="pt")
-    with torch.no_grad():
-        plain = torch.softmax(model(**enc).logits, -1).numpy()[0]
-    np.testing.assert_allclose(clf.predict_proba([article])[0], plain, atol=1e-5)
-    assert clf.predict([article])[0] in clf.labels and clf.engine.name == "torch-fp32"
-    # the default engine (bf16 where the CPU has bf16 units) agrees within bf16's precision
-    np.testing.assert_allclose(Classifier.load(tiny_run).predict_proba([article])[0], plain, atol=2e-2)
-
-
-def test_evaluate_then_report_rebuilds_without_model(tiny_run, slices, capsys):
-    assert main(["evaluate", str(tiny_run), str(slices / "test.csv"), "--quiet"]) == 0
-    assert "Accuracy" in capsys.readouterr().out
-    preds = pd.read_csv(tiny_run / "predictions.csv", dtype=str)
-    test = pd.read_csv(slices / "test.csv", dtype=str)
-    assert preds["id"].tolist() == test["id"].tolist() and (preds["label"] == test["category"]).all()
-    report = json.loads((tiny_run / "report.json").read_text())
-    assert report["accuracy"] == pytest.approx((preds["label"] == preds["pred"]).mean())
-    assert np.array(report["confusion"]).sum() == len(test)
-    for png in ("plots/confusion.png", "plots/learning_curves.png"):
-        assert (tiny_run / png).read_bytes()[:4] == b"\x89PNG"
-    # report rebuilds from predictions.csv alone: hide the weights to prove no model is loaded
-    (tiny_run / "report.md").unlink()
-    weights = tiny_run / "model" / "model.safetensors"
-    weights.rename(weights.with_suffix(".hidden"))
-    try:
-        assert main(["report", str(tiny_run)]) == 0
-    finally:
-        weights.with_suffix(".hidden").rename(weights)
-    assert "| society |" in (tiny_run / "report.md").read_text()
-
-
-def test_predict_csv_jsonl_and_stdin(tiny_run, slices, tmp_path, capsys, monkeypatch):
-    src = pd.read_csv(slices / "test.csv", dtype=str).drop(columns=["category"]).head(5)
-    src["id"] = [f"a{i}" for i in range(5)]
-    src.to_csv(tmp_path / "new.csv", index=False)
-    assert main(["predict", str(tiny_run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"), "--quiet"]) == 0
-    out = pd.read_csv(tmp_path / "p.csv")
-    clf = Classifier.load(tiny_run)
-    assert out["id"].tolist() == src["id"].tolist()
-    assert out["pred"].tolist() == clf.predict([{"title": t, "body": b} for t, b in zip(src.title, src.cleanBody)])
-    probs = out[[f"p_{lab}" for lab in clf.labels]].to_numpy()
-    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
-    assert main(["predict", str(tiny_run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.jsonl")]) == 0
-    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert [r["pred"] for r in rows] == out["pred"].tolist()
-    capsys.readouterr()
-    lines = "".join(json.dumps({"id": i, "title": t, "cleanBody": b}, ensure_ascii=False) + "\n"
-                    for i, t, b in zip(src.id, src.title, src.cleanBody))
-    monkeypatch.setattr(sys, "stdin", __import__("io").TextIOWrapper(__import__("io").BytesIO(lines.encode())))
-    assert main(["predict", str(tiny_run), "-", "--format", "jsonl"]) == 0
-    stdout_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["pred"] for r in stdout_rows] == out["pred"].tolist()
 
 
 def test_same_seed_same_metrics(slices, tiny_backbone, tmp_path, tiny_cfg):
@@ -192,43 +106,10 @@ def test_two_process_ddp(slices, tiny_backbone, tmp_path):
     assert not [p for p in run.iterdir() if p.name.startswith(".tmp")]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--lr=-1"], "config: lr must be positive"),
-    (["train", "--learning_rate=1"], "unknown key 'learning_rate'"),
-    (["train", "--epochs=1.5"], "config: epochs must be int"),
-    (["train", "--epochs", "3"], "config: expected --key=value, got '--epochs'"),
-    (["train", "--threads=0"], "config: threads must be at least 1"),
-    (["train", "--backbone=/nonexistent/dir/model"], "unknown backbone '/nonexistent/dir/model'"),
-    (["train", "--backbone=no-such-model"], "unknown backbone 'no-such-model'"),
-    (["evaluate", "/nonexistent/run", "knews8:test"], "run directory not found"),
-])
-def test_bad_input_cli(args, message, capsys):
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and err[0].startswith("kornews: error:")
-
-
 def test_max_len_above_model_limit(slices, tiny_backbone, tmp_path, tiny_cfg):
     with pytest.raises(KornewsError, match="config: max_len 600 exceeds the limit of 512 positions"):
         loop.train(tiny_cfg(max_len=600), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # nothing half-written
-
-
-def test_run_directory_missing_files(tiny_run, tmp_path, capsys):
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
-    assert main(["predict", str(broken), "knews8:test"]) == 2
-    assert "missing: model/config.json" in capsys.readouterr().err
-    assert main(["report", str(broken)]) == 2
-    assert "missing: predictions.csv" in capsys.readouterr().err
-
-
-def test_predict_data_lacking_columns(tiny_run, tmp_path, capsys):
-    (tmp_path / "x.csv").write_text("foo,bar\n제목,본문\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    assert main(["predict", str(tiny_run), str(tmp_path / "x.csv"), "-o", str(out)]) == 2
-    assert "missing column" in capsys.readouterr().err and not out.exists()
 
 
 def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone, tiny_cfg):
@@ -285,32 +166,6 @@ def test_backbone_without_tokenizer(slices, tiny_backbone, tmp_path, tiny_cfg):
         (bare / name).write_bytes((tiny_backbone / name).read_bytes())
     with pytest.raises(KornewsError, match="tokenizer of .*bare.* cannot be loaded: no tokenizer files"):
         loop.train(tiny_cfg(backbone=bare), tmp_path / "r", progress=False)
-
-
-def test_stdin_keeps_detected_id_column(tiny_run, slices, capsys, monkeypatch):
-    import io
-    src = pd.read_csv(slices / "test.csv", dtype=str).head(3)
-    text = "guid,title,cleanBody\n" + "".join(f"g-{i},{t},{b[:50]}\n" for i, (t, b)
-                                            in enumerate(zip(src.title.str.replace(",", " "),
-                                                             src.cleanBody.str.replace(",", " "))))
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
-    assert main(["predict", str(tiny_run), "-", "--quiet"]) == 0
-    out = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
-    assert out["id"].tolist() == ["g-0", "g-1", "g-2"]
-
-
-def test_classifier_accepts_run_columns_and_raw_frames(tiny_run, slices):
-    clf = Classifier.load(tiny_run)
-    raw = pd.read_csv(slices / "test.csv", dtype=str).head(4)
-    as_dicts = [{"title": t, "body": b} for t, b in zip(raw.title, raw.cleanBody)]
-    expected = clf.predict_proba(as_dicts)
-    np.testing.assert_allclose(clf.predict_proba(raw), expected, atol=1e-6)
-    by_run_columns = [{"title": t, "cleanBody": b} for t, b in zip(raw.title, raw.cleanBody)]
-    np.testing.assert_allclose(clf.predict_proba(by_run_columns), expected, atol=1e-6)
-    np.testing.assert_allclose(clf.predict_proba([{"headline": t} for t in raw.title]),
-                               clf.predict_proba(list(raw.title)), atol=1e-6)  # an alias; a missing body is empty
-    with pytest.raises(KornewsError, match="article 0: no title or body"):
-        clf.predict([{"foo": "x"}])
 
 
 def test_title_copies_add_headline_only_articles():

@@ -5,12 +5,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED
 
-from kornews import Classifier, engines, runtime
+from kornews import Classifier, engines
 from kornews.cli import main
 from kornews.errors import KornewsError
-
-from conftest import SHARED
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
@@ -58,24 +57,3 @@ def test_int8_export_runs_and_is_chosen(tiny_runs, slices, tmp_path, capsys):
         Classifier.load(run, engine="onnx-fp32")
 
 
-def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    shutil.copytree(tiny_runs(3), run)
-    assert main(["export", str(run)]) == 0
-    monkeypatch.setattr(runtime, "bf16_supported", lambda: False)
-    assert engines.available(run) == ["onnx-fp32", "torch-fp32"]
-    assert Classifier.load(run).engine.name == "onnx-fp32"
-    monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
-    assert Classifier.load(run).engine.name == "torch-bf16"
-
-
-def test_engine_choice(tiny_runs):
-    run = tiny_runs(3)
-    expected = "torch-bf16" if runtime.bf16_supported() else "torch-fp32"
-    assert Classifier.load(run).engine.name == expected
-    assert Classifier.load(run, engine="torch").engine.name == expected
-    assert Classifier.load(run, engine="torch-fp32").engine.name == "torch-fp32"
-    with pytest.raises(KornewsError, match="engine 'onnx' is not available for this run .*kornews export RUN"):
-        Classifier.load(run, engine="onnx")
-    with pytest.raises(KornewsError, match="unknown engine 'tpu'"):
-        Classifier.load(run, engine="tpu")
