@@ -35,10 +35,10 @@ def test_a_hybrid_run_saves_reloads_and_predicts_identically(hybrid_run, slices)
     assert first.hybrid.kind == "stack"
     probs = first.predict_proba(articles)
     assert np.array_equal(probs, Classifier.load(hybrid_run, engine="torch-fp32").predict_proba(articles))
-    parts, _ = first.classify_parts(articles)
-    assert set(parts) == {"encoder", "tfidf", "fused"} and np.array_equal(parts["fused"], probs)
+    parts = first.scores(articles)
+    assert parts.tfidf is not None and np.array_equal(parts.probs, probs)
     alone = Classifier.load(hybrid_run, engine="torch-fp32", hybrid=False).predict_proba(articles)
-    np.testing.assert_allclose(alone, parts["encoder"], atol=1e-6)
+    np.testing.assert_allclose(alone, parts.encoder, atol=1e-6)
     # evaluate and report: each part alone beside the fusion
     assert main(["evaluate", str(hybrid_run), str(slices / "test.csv"), "--quiet", "--engine", "torch-fp32"]) == 0
     report = json.loads((hybrid_run / "report.json").read_text())
@@ -46,7 +46,7 @@ def test_a_hybrid_run_saves_reloads_and_predicts_identically(hybrid_run, slices)
     labels = first.labels
     truth = df.category.tolist()
     assert report["parts"]["tfidf"]["accuracy"] == pytest.approx(
-        np.mean([labels[i] == t for i, t in zip(parts["tfidf"].argmax(1), truth)]), abs=1e-6)
+        np.mean([labels[i] == t for i, t in zip(parts.tfidf.argmax(1), truth)]), abs=1e-6)
     assert report["accuracy"] == pytest.approx(np.mean([labels[i] == t for i, t in zip(probs.argmax(1), truth)]),
                                                abs=1e-6)
     assert "| tfidf alone |" in (hybrid_run / "report.md").read_text()

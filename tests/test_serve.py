@@ -81,6 +81,22 @@ def test_classify_one_and_a_batch_match_the_python_api(client, clf, articles):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+def test_confidence_and_the_review_flag(client, clf, articles, run):
+    expected = clf.predict_proba(articles[:4]).max(1)
+    plain = client.post("/v1/classify", json={"articles": articles[:4]}).json()["results"]
+    assert [r["review"] for r in plain] == [None] * 4                     # no threshold in force
+    np.testing.assert_allclose([r["confidence"] for r in plain], expected, atol=1e-4)
+    threshold = float(np.median(expected))
+    asked = client.post("/v1/classify", json={"articles": articles[:4], "min_confidence": threshold}).json()
+    assert [r["review"] for r in asked["results"]] == [bool(c < threshold) for c in expected]
+    one = client.post("/v1/classify", json={**articles[0], "min_confidence": 1.0}).json()
+    assert one["review"] is True and one["topic"] == clf.labels[clf.predict_proba(articles[:1])[0].argmax()]
+    error_of(client.post("/v1/classify", json={**articles[0], "min_confidence": 1.5}), 422)
+    with client_for(clf, run=run, min_confidence=1.0) as strict:          # the server's own threshold
+        assert strict.post("/v1/classify", json=articles[0]).json()["review"] is True
+        assert strict.get("/v1/model").json()["review_threshold"] == 1.0
+
+
 def test_modes_4_and_5_return_the_cluster(tiny_runs):
     clf5 = Classifier.load(tiny_runs(5), engine="torch-fp32")
     article = {"title": "국회 예산안 처리", "body": "여야가 예산안을 두고 대립했다."}

@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/da
               pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                  reason="needs Chromium: apt-get install chromium chromium-driver (.ci/run does)")]
 
+KOREAN = {"politics": "정치", "economy": "경제", "society": "사회", "culture": "문화", "international": "국제",
+          "it": "IT·과학", "entertain": "연예", "sport": "스포츠"}
 ARTICLE = {"title": "손흥민, 시즌 10호골 폭발…토트넘 3연승 견인",
            "body": "손흥민이 리그 경기에서 시즌 10호골을 터뜨리며 팀의 승리를 이끌었다."}
 
@@ -59,7 +61,10 @@ def test_classify_an_article_on_the_page(page, url, clf, tmp_path):
     page.click("#classify")
     page.wait_for_selector("#result:not(.hidden)")
     expected = httpx.post(url + "/v1/classify", json=ARTICLE).json()
-    assert page.text_content("#topic") == expected["topic"] == clf.predict([ARTICLE])[0]
+    assert page.get_attribute("#topic", "data-topic") == expected["topic"] == clf.predict([ARTICLE])[0]
+    assert page.text_content("#topic") == KOREAN[expected["topic"]]           # a known label in Korean
+    assert page.text_content("#confidence") == f"확신도 {100 * expected['confidence']:.1f}%"
+    assert page.is_hidden("#review") and expected["review"] is None           # no threshold in force
     bars = page.query_selector_all("#bars .bar")
     assert [b.get_attribute("data-topic") for b in bars] == sorted(
         clf.labels, key=lambda k: -expected["probabilities"][k])
@@ -108,4 +113,15 @@ def test_with_an_api_key_the_page_asks_for_it(page, tiny_runs, clf):
         page.fill("#body", ARTICLE["body"])
         page.click("#classify")
         page.wait_for_selector("#result:not(.hidden)")
-        assert page.text_content("#topic") == clf.predict([ARTICLE])[0]
+        assert page.get_attribute("#topic", "data-topic") == clf.predict([ARTICLE])[0]
+
+
+def test_an_unsure_result_is_marked_for_review(page, tiny_runs, clf, tmp_path):
+    with live_server(create_app(Settings(run=str(tiny_runs(3)), min_confidence=0.999), clf)) as strict:
+        page.goto(strict + "/")
+        page.wait_for_function("document.getElementById('meta').textContent.startsWith('run ')")
+        page.fill("#title", ARTICLE["title"])
+        page.click("#classify")
+        page.wait_for_selector("#review:not(.hidden)")
+        assert "검토 필요" in page.text_content("#review")
+        page.screenshot(path=str(tmp_path / "review.png"), full_page=True)

@@ -1,6 +1,7 @@
 """Load a run's model and classify articles: the Python API (`Classifier`), the predictions frame and its writer."""
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import articles, backbones, engines, modeling, rundir
+from .calibration import Calibration, tempered
 from .clusters import Clusterer
 from .config import Columns
 from .errors import KornewsError
@@ -39,28 +41,43 @@ def locate(path):
                                                            modeling.max_positions(config))
 
 
+@dataclass
+class Scores:
+    """What a classifier says of its articles, in input order. `probs` is what a user gets: the encoder's, fused
+    with TF-IDF where the run has a hybrid, then tempered where it is calibrated; `raw` the same before the
+    temperature; `encoder` and `tfidf` each part alone (`tfidf` None without a hybrid)."""
+    probs: np.ndarray
+    raw: np.ndarray
+    encoder: np.ndarray
+    tfidf: np.ndarray | None = None
+    clusters: np.ndarray | None = None   # modes 4/5: the cluster each article was given
+
+
 class Classifier:
     """`Classifier.load(run).predict(articles)`; articles are dicts with title/body, strings, or a frame.
 
     Composition: the run's `Featurizer` turns articles into features, an `engine` turns features into
     logits (the fastest the run has unless `engine=` names one; `.engine.name` says which); where the run has a
-    hybrid (RUN/hybrid/, `kornews hybrid`), its TF-IDF model and fusion turn those into the final probabilities."""
+    hybrid (RUN/hybrid/, `kornews hybrid`), its TF-IDF model and fusion turn those into the final probabilities;
+    where it is calibrated (RUN/calibration.json, `kornews calibrate`), a temperature makes them honest."""
 
-    def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None):
+    def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None, calibration: Calibration | None = None):
         self.featurizer, self.engine, self.labels, self.batch_size = featurizer, engine, list(labels), batch_size
-        self.hybrid = hybrid
+        self.hybrid, self.calibration = hybrid, calibration
 
     @classmethod
-    def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True) -> "Classifier":
+    def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True, calibrated=True) -> "Classifier":
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
         (`runtime.threads_for(workers)` when several processes predict side by side); `hybrid=False` ignores
-        a run's hybrid and predicts with the encoder alone."""
+        a run's hybrid and predicts with the encoder alone; `calibrated=False` ignores its temperature."""
         run_dir, model_dir, config, spec = locate(path)
         clusterer = Clusterer.load(model_dir.parent / rundir.CLUSTERER) if spec.mode_row.clusters else None
         featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
         labels = LabelMap.from_dict({"id2label": config.id2label}).labels
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
-        return cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion)
+        calibration = Calibration.load(run_dir) if calibrated and run_dir is not None else None
+        return cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion,
+                   calibration)
 
     # what the featurizer and engine hold, under the names users of a classifier look for
     spec = property(lambda self: self.featurizer.spec)
@@ -80,13 +97,12 @@ class Classifier:
 
     def classify(self, source, progress=False) -> tuple[np.ndarray, np.ndarray | None]:
         """(probabilities per article, cluster id per article in modes 4/5 else None), in input order."""
-        parts, clusters = self.classify_parts(source, progress)
-        return parts.get("fused", parts["encoder"]), clusters
+        scores = self.scores(source, progress)
+        return scores.probs, scores.clusters
 
-    def classify_parts(self, source, progress=False) -> tuple[dict, np.ndarray | None]:
-        """As `classify`, with the probabilities of each part: {"encoder"} alone, or with a hybrid
-        {"encoder", "tfidf", "fused"}. One row per input article: an article with no text for the mode is an
-        error (files skip such rows when they are read: `read`)."""
+    def scores(self, source, progress=False) -> Scores:
+        """Every part's probabilities of `source`'s articles. One row per input article: an article with no text
+        for the mode is an error (files skip such rows when they are read: `read`)."""
         reading = self.read(source, quiet=True)
         if reading.skipped:
             kept = set(reading.frame["row"])
@@ -96,7 +112,7 @@ class Classifier:
         df = self.featurizer.with_clusters(reading.frame)
         if df.empty:
             empty = np.zeros((0, len(self.labels)), dtype=np.float32)
-            return {"encoder": empty} | ({"tfidf": empty, "fused": empty} if self.hybrid else {}), None
+            return Scores(empty, empty, empty, empty if self.hybrid else None)
         probs = []
         step = 1024  # featurize in slices so a huge file streams with bounded memory
         with tqdm(total=len(df), disable=not progress, desc="predict", unit=" articles", file=sys.stderr,
@@ -113,10 +129,11 @@ class Classifier:
                                                    progress=advance)
                 probs.append(_softmax(logits))
         clusters = df["cluster"].to_numpy() if "cluster" in df and self.spec.mode_row.clusters else None
-        probs = np.concatenate(probs)
-        if self.hybrid is None:
-            return {"encoder": probs}, clusters
-        return self.hybrid.parts(probs, texts(df, self.mode)), clusters
+        encoder = np.concatenate(probs)
+        parts = self.hybrid.parts(encoder, texts(df, self.mode)) if self.hybrid else {"fused": encoder}
+        raw = parts["fused"]
+        final = tempered(raw, self.calibration.temperature) if self.calibration else raw
+        return Scores(final, raw, encoder, parts.get("tfidf"), clusters)
 
     def predict_proba(self, source, progress=False) -> np.ndarray:
         return self.classify(source, progress)[0]
@@ -126,23 +143,39 @@ class Classifier:
         return [labels[i] for i in self.predict_proba(source).argmax(1)]
 
 
-def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False) -> pd.DataFrame:
-    """id, label (if known), pred, cluster (modes 4/5), pred_encoder and pred_tfidf (hybrid runs), p_<topic>;
-    `df`: articles as `articles.read` gives them."""
-    parts, clusters = clf.classify_parts(df, progress=progress)
-    probs = parts.get("fused", parts["encoder"])
+def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False, min_confidence=None) -> pd.DataFrame:
+    """id, label (if known), pred, confidence and review (with a review threshold), cluster (modes 4/5),
+    pred_encoder and pred_tfidf (hybrid runs), p_<topic>; `df`: articles as `articles.read` gives them.
+    `min_confidence`: articles whose top probability is below it get review=True (their topic is kept); None takes
+    the run's own threshold (chosen on validation by `kornews calibrate`), 0 asks for none."""
+    scores = clf.scores(df, progress=progress)
+    probs = scores.probs
     labels = clf.labels
     out = pd.DataFrame({"id": df["id"].to_numpy(), "pred": [labels[i] for i in probs.argmax(1)]})
+    threshold = review_threshold(clf, min_confidence)
+    if threshold is not None:
+        out["confidence"] = probs.max(1).round(6)
+        out["review"] = probs.max(1) < threshold
     if "label" in df:
         out.insert(1, "label", df["label"].to_numpy())
-    if clusters is not None:
-        out["cluster"] = clusters
-    if "fused" in parts:  # what each part alone would say: the report compares them
-        for name in ("encoder", "tfidf"):
-            out[f"pred_{name}"] = [labels[i] for i in parts[name].argmax(1)]
+    if scores.clusters is not None:
+        out["cluster"] = scores.clusters
+    if scores.tfidf is not None:  # what each part alone would say: the report compares them
+        for name, part in (("encoder", scores.encoder), ("tfidf", scores.tfidf)):
+            out[f"pred_{name}"] = [labels[i] for i in part.argmax(1)]
     for j, name in enumerate(labels):
         out[f"p_{name}"] = probs[:, j].round(6)
     return out
+
+
+def review_threshold(clf: Classifier, min_confidence=None) -> float | None:
+    """The review threshold in force: the one asked for, else the run's; 0 (or none anywhere) means none."""
+    fitted = getattr(clf, "calibration", None)  # a stand-in classifier (tests, a custom one) may have none
+    if min_confidence is None and fitted is not None:
+        min_confidence = fitted.min_confidence
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise KornewsError(f"min_confidence must be in [0, 1], got {min_confidence}")
+    return min_confidence or None
 
 
 def predictions_text(frame: pd.DataFrame, fmt: str = "csv") -> str:

@@ -64,7 +64,12 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from .tasks.prediction import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
-                 threads=args.threads, ray=args.ray, progress=not args.quiet)
+                 threads=args.threads, ray=args.ray, progress=not args.quiet, min_confidence=args.min_confidence)
+
+
+def cmd_calibrate(args):
+    from .tasks.calibrate import calibrate_run
+    calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy)
 
 
 def cmd_export(args):
@@ -81,7 +86,7 @@ def cmd_serve(args):
     from .serve import Settings, serve
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
-                        max_batch=args.max_batch, wait_ms=args.wait_ms)
+                        max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence)
     serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
 
 
@@ -165,10 +170,20 @@ VERBS = {
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bar"),
         p.add_argument("--threads", type=int, help="threads for this process, or each Ray actor's cores "
                                                    "(default: all its cores; 1 per actor)"),
+        p.add_argument("--min-confidence", type=float, metavar="P",
+                       help="mark articles whose top probability is below P for review (review column; default: "
+                            "the run's threshold from `kornews calibrate`; 0: none)"),
         p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                        help="predict with Ray Data actors: a local Ray on this machine, or ADDRESS (auto, "
                             "ray://host:10001)"),
         _engine_argument(p))),
+    "calibrate": ("fit the run's temperature and review threshold on labelled data (default: its validation split)",
+                  cmd_calibrate, lambda p: (
+                      p.add_argument("run"),
+                      p.add_argument("data", nargs="?", help="labelled file or dataset (default: validation)"),
+                      p.add_argument("--encoding"),
+                      p.add_argument("--target-accuracy", type=float, default=0.95,
+                                     help="the review threshold keeps the most articles at this accuracy"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
@@ -184,6 +199,8 @@ VERBS = {
         p.add_argument("--max-batch", type=int, default=32,
                        help="articles gathered from concurrent requests into one model call (1: no gathering)"),
         p.add_argument("--wait-ms", type=float, default=5.0, help="how long a lone request waits for company"),
+        p.add_argument("--min-confidence", type=float, metavar="P",
+                       help="results below P are marked review (default: the run's threshold; 0: none)"),
         p.add_argument("--quiet", action="store_true", help="no access log"),
         _engine_argument(p))),
     "report": ("rebuild a run's report and plots from its saved predictions", cmd_report,

@@ -22,17 +22,18 @@ ORDER = "_kornews_order"  # the input position of each article, carried through 
 class _Predictor:
     """One Ray actor: the run loaded once, then one `predictions_frame` per batch."""
 
-    def __init__(self, run, engine, threads, batch_size):
+    def __init__(self, run, engine, threads, batch_size, min_confidence):
         self.clf = Classifier.load(run, engine=engine, threads=threads, batch_size=batch_size)
+        self.min_confidence = min_confidence
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        frame = predictions_frame(self.clf, batch.drop(columns=[ORDER]))
+        frame = predictions_frame(self.clf, batch.drop(columns=[ORDER]), min_confidence=self.min_confidence)
         frame[ORDER] = batch[ORDER].to_numpy()
         return frame
 
 
 def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, cpus_per_actor=1,
-                    engine="auto", batch_size=32, rows_per_task=256) -> pd.DataFrame:
+                    engine="auto", batch_size=32, rows_per_task=256, min_confidence=None) -> pd.DataFrame:
     """Predictions for normalized articles (`articles.read`), computed by Ray actors; the same frame as
     `classifier.predictions_frame`.
 
@@ -61,7 +62,8 @@ def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, cpus
         blocks = [df.iloc[i:i + rows_per_task] for i in range(0, len(df), rows_per_task)]
         out = ray.data.from_pandas(blocks).map_batches(
             _Predictor, fn_constructor_kwargs={"run": str(Path(run).resolve()), "engine": engine,
-                                               "threads": cpus_per_actor, "batch_size": batch_size},
+                                               "threads": cpus_per_actor, "batch_size": batch_size,
+                                               "min_confidence": min_confidence},
             batch_format="pandas", batch_size=rows_per_task, compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=cpus_per_actor).to_pandas()
     finally:

@@ -43,6 +43,9 @@ def markdown(metrics: dict, title: str) -> str:
         for name, m in metrics["parts"].items():
             lines.append(f"| {name} alone | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} |")
         lines.append(f"| fusion | {metrics['accuracy']:.4f} | {metrics['macro']['f1']:.4f} |")
+    if metrics.get("confidence"):
+        from .calibration import markdown as confidence_markdown
+        lines += confidence_markdown(metrics["confidence"])
     if metrics.get("font_note"):
         lines += ["", f"Note: {metrics['font_note']}"]
     return "\n".join(lines) + "\n"

@@ -106,3 +106,38 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     save(fig, path)
     plt.close(fig)
+
+
+def plot_reliability(report: dict, path: Path) -> None:
+    """Reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration."""
+    plt, _ = pyplot()
+    bins = [b for b in report["reliability"] if b["n"]]
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfectly calibrated")
+    ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins], width=0.09, alpha=0.75,
+           label="accuracy in the bin")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", color="black", lw=1)
+    after = report["ece_after"] if report["ece_after"] is not None else report["ece_before"]
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="top probability", ylabel="accuracy",
+           title=f"ECE {after:.3f}" + (f" (raw {report['ece_before']:.3f})" if report["ece_after"] is not None else ""))
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    save(fig, path)
+    plt.close(fig)
+
+
+def plot_coverage(report: dict, path: Path) -> None:
+    """Accuracy of the articles kept against the share kept, as the review threshold rises."""
+    plt, _ = pyplot()
+    _, coverage, accuracy = zip(*report["curve"]) if report["curve"] else ((), (), ())
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(coverage, accuracy, lw=1.5)
+    for target, found in report["at_accuracy"].items():
+        if found:
+            ax.scatter([found["coverage"]], [float(target)], s=18, zorder=3)
+            ax.annotate(f"≥{float(target):.0%}: keep {found['coverage']:.0%} (p≥{found['threshold']:.2f})",
+                        (found["coverage"], float(target)), fontsize=7, xytext=(4, -10), textcoords="offset points")
+    ax.set(xlim=(0, 1.02), xlabel="share of articles kept (surest first)", ylabel="accuracy of those kept")
+    fig.tight_layout()
+    save(fig, path)
+    plt.close(fig)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from .. import rundir, tables
-from ..classifier import Classifier, locate, predictions_frame, predictions_text
+from ..classifier import Classifier, locate, predictions_frame, predictions_text, review_threshold
 from ..errors import KornewsError
 from .batcher import Batcher
 from .guard import Guard
@@ -38,6 +38,7 @@ class Settings:
     max_articles: int = 64       # per JSON request (413 above)
     max_file_articles: int = 5000  # per upload (413 above): larger corpora go to `kornews predict`
     max_body_bytes: int = 32 << 20  # any request body (413 above)
+    min_confidence: float | None = None  # the review threshold (None: the run's own; 0: none)
 
 
 class Refused(Exception):
@@ -61,6 +62,8 @@ class Service:
                      "max_len": self.clf.spec.max_len, "engine": self.clf.engine.name,
                      "backbone": _backbone(run_dir), "labels": self.clf.labels, "metrics": _metrics(run_dir),
                      "hybrid": getattr(self.clf, "hybrid", None) and self.clf.hybrid.kind,
+                     "calibration": getattr(self.clf, "calibration", None) and asdict(self.clf.calibration),
+                     "review_threshold": review_threshold(self.clf, settings.min_confidence),
                      "limits": {k: v for k, v in asdict(settings).items() if k.startswith(("max_", "wait"))}}
         self.batcher = Batcher(self.results, settings.max_batch, settings.wait_ms)
 
@@ -68,18 +71,22 @@ class Service:
         """The batcher's model call: a topic, its probabilities and the cluster (or None) per article."""
         probs, clusters = self.clf.classify(articles)
         labels = self.clf.labels
-        return [{"topic": labels[int(p.argmax())],
+        return [{"topic": labels[int(p.argmax())], "confidence": round(float(p.max()), 6),
                  "probabilities": {name: round(float(v), 6) for name, v in zip(labels, p)},
                  "cluster": int(clusters[i]) if clusters is not None else None} for i, p in enumerate(probs)]
 
-    async def classify(self, items: list) -> list[dict]:
-        """A request's articles, in order: each result with its id (default: its place) and `truncated`."""
+    async def classify(self, items: list, min_confidence=None) -> list[dict]:
+        """A request's articles, in order: each result with its id (default: its place), `truncated` and `review`
+        (under the request's threshold, else the server's, else the run's)."""
         if len(items) > self.settings.max_articles:
             raise Refused(413, f"{len(items)} articles in one request; at most {self.settings.max_articles} "
                                "(split the batch, or use `kornews predict` for files)")
         frame = self.read(items)
         results = await self.batcher(frame[["title", "body"]].to_dict(orient="records"))
-        return [{"id": a.id if a.id is not None else i, **r, "truncated": bool(cut)}
+        asked = min_confidence if min_confidence is not None else self.settings.min_confidence
+        threshold = review_threshold(self.clf, asked)
+        return [{"id": a.id if a.id is not None else i, **r, "truncated": bool(cut),
+                 "review": None if threshold is None else r["confidence"] < threshold}
                 for i, (a, r, cut) in enumerate(zip(items, results, frame["truncated"]))]
 
     def read(self, items: list):
@@ -108,7 +115,8 @@ class Service:
             raise Refused(413, f"{name}: {len(df)} articles; the server takes at most "
                                f"{self.settings.max_file_articles} per upload (use `kornews predict` for larger files)")
         # a whole file is one model job: on the model's thread, so it never runs beside a batch
-        frame = await asyncio.get_running_loop().run_in_executor(self.batcher.pool, predictions_frame, self.clf, df)
+        job = functools.partial(predictions_frame, self.clf, df, min_confidence=self.settings.min_confidence)
+        frame = await asyncio.get_running_loop().run_in_executor(self.batcher.pool, job)
         return predictions_text(frame, fmt)
 
 
@@ -183,8 +191,8 @@ def create_app(settings: Settings, classifier=None) -> FastAPI:
     async def classify(payload: Article | Batch):
         """One article → one result; `{"articles": [...]}` → `{"results": [...]}` in the same order."""
         if isinstance(payload, Batch):
-            return {"run": service.name, "results": await service.classify(payload.articles)}
-        return {"run": service.name, **(await service.classify([payload]))[0]}
+            return {"run": service.name, "results": await service.classify(payload.articles, payload.min_confidence)}
+        return {"run": service.name, **(await service.classify([payload], payload.min_confidence))[0]}
 
     @app.post("/v1/classify/file", responses={**ERRORS, **FILE_OK})
     async def classify_file(file: UploadFile = File(description="CSV, TSV, JSONL or Parquet with the run's "

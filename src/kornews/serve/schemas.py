@@ -3,12 +3,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ..articles import EXAMPLE_ARTICLES, MAX_CHARS
 
+REVIEW = ("mark results whose confidence is below this for review (default: the server's --min-confidence, else "
+          "the run's threshold from `kornews calibrate`; 0: none)")
+
 
 class Article(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_ARTICLES[0]]})
     title: str = Field("", description="the headline")
     body: str = Field("", description=f"the article text; texts over {MAX_CHARS} characters are cut")
     id: StrictStr | StrictInt | None = Field(None, description="echoed back (default: place in the batch)")
+    min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
 
 
 class Batch(BaseModel):
@@ -16,6 +20,7 @@ class Batch(BaseModel):
     # the limit is the server's setting, checked in the route (413), so one schema fits every server
     articles: list[Article] = Field(min_length=1, description="at most the server's max_articles (64 by default; "
                                                               "GET /v1/model lists its limits)")
+    min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
 
 
 class Result(BaseModel):
@@ -24,6 +29,8 @@ class Result(BaseModel):
     probabilities: dict[str, float]
     cluster: int | None = Field(None, description="the article's cluster (modes 4 and 5), else null")
     truncated: bool = Field(description=f"a text was cut to {MAX_CHARS} characters")
+    confidence: float = Field(description="the topic's probability (calibrated where the run is)")
+    review: bool | None = Field(None, description="confidence below the review threshold in force; null: none is")
 
 
 class Single(Result):

@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from .. import rundir
+from .. import card, rundir
 from ..classifier import Classifier, predictions_frame
 from ..files import atomic_write_text
 from ..labels import LabelMap
@@ -19,4 +19,7 @@ def evaluate(run, source, *, encoding=None, progress=False, engine="auto") -> di
     LabelMap(clf.labels).encode(df["label"], source=source, rows=df["row"])
     frame = predictions_frame(clf, df, progress=progress)
     atomic_write_text(Path(run) / rundir.PREDICTIONS, frame.to_csv(index=False))
-    return build_report(run)
+    metrics = build_report(run, source=str(source))
+    if (Path(run) / rundir.CONFIG).is_file():  # a bare model directory has no recipe to describe
+        card.write(run)
+    return metrics

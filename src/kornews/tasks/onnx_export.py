@@ -52,7 +52,7 @@ def export(run, int8: bool = False, log=print) -> dict:
     except ImportError:
         raise KornewsError("export needs onnx, onnxscript and onnxruntime (dependencies of kornews: reinstall it)") \
             from None
-    reference = Classifier.load(run, engine="torch-fp32")
+    reference = Classifier.load(run, engine="torch-fp32", hybrid=False, calibrated=False)  # the graph is the encoder
     sample = reference.featurizer.with_clusters(reference.read(sample_articles(run), quiet=True).frame)
     features = reference.featurizer(sample)
     batch = collate(features, np.arange(min(2, len(features))), reference.featurizer.pad_id)

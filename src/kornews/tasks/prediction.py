@@ -6,7 +6,7 @@ from ..classifier import Classifier, locate, predictions_frame, write_prediction
 
 
 def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="auto", threads=None, ray=None,
-                 progress=True) -> int:
+                 progress=True, min_confidence=None) -> int:
     """Write the predictions of `source`'s articles to `output`; returns how many were predicted. `ray`: a Ray
     address ("local" for a private instance on this machine) to predict with an actor pool there."""
     if ray:
@@ -14,12 +14,13 @@ def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="au
         spec = locate(run)[3]  # the run's input spec, read without loading the model
         df = articles.read(source, mode=spec.mode, columns=spec.columns, labeled=False, split="test",
                            encoding=encoding).frame
-        frame = predict_dataset(run, df, address=ray, engine=engine, cpus_per_actor=threads or 1)
+        frame = predict_dataset(run, df, address=ray, engine=engine, cpus_per_actor=threads or 1,
+                                min_confidence=min_confidence)
     else:
         clf = Classifier.load(run, engine=engine, threads=threads)
         if progress:
             print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
         df = clf.read(source, split="test", encoding=encoding).frame
-        frame = predictions_frame(clf, df, progress=progress)
+        frame = predictions_frame(clf, df, progress=progress, min_confidence=min_confidence)
     write_predictions(frame, output, fmt)
     return len(frame)

@@ -1,0 +1,76 @@
+"""The first ten minutes: the README's first command on a fresh clone (its own venv, an empty KORNEWS_HOME, so the
+backbone is built too), timed in its parts, and what scoring the test split every epoch would add.
+
+    python bench/first_run.py [--repo .] [--workdir /tmp/kornews-first-run]
+
+The clone sits beside ../shared (as a user's checkout beside the data, or after `kornews data pull`). pip's own
+download cache is whatever this machine has: a first install anywhere also downloads the wheels.
+"""
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, machine, table, write_section  # noqa: E402
+
+
+def timed(cmd, cwd, env, log) -> float:
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        code = subprocess.call(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               shell=isinstance(cmd, str))
+    if code:
+        raise SystemExit(f"failed ({code}): {cmd}; see {log}")
+    return time.perf_counter() - start
+
+
+def test_scoring_cost(python: Path, cwd: Path, env: dict) -> float:
+    """Seconds the default recipe would spend scoring knews8:test after every epoch (its prefix cache + 4 passes)."""
+    code = ("import time; from kornews import config, loop, modeling, runtime\n"
+            "cfg = config.load(None, [], base={'test': 'knews8:test'})\n"
+            "p = loop.prepare(cfg)\n"
+            "loop.freeze(p.model, cfg)\n"
+            "t = time.time()\n"
+            "with runtime.autocast(cfg.precision):\n"
+            "    c = modeling.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)\n"
+            "    [modeling.doc_logits(p.model, c, p.pad_id, cfg.eval_batch_size) for _ in range(cfg.epochs)]\n"
+            "print(time.time() - t)")
+    out = subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", default=str(ROOT))
+    ap.add_argument("--workdir", default=str(ROOT.parent / "kornews-first-run"))  # beside ../shared
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    subprocess.run(["git", "clone", "-q", args.repo, str(work)], check=True)
+    home = work / ".home"
+    env = {**__import__("os").environ, "KORNEWS_HOME": str(home)}
+    install = timed("python3 -m venv .venv && .venv/bin/pip install -q -e .", work, env, work / "install.log")
+    demo = timed([".venv/bin/kornews", "demo", "--quiet", "--out", "runs/demo"], work, env, work / "demo.log")
+    run = work / "runs" / "demo"
+    final, report = json.loads((run / "final.json").read_text()), json.loads((run / "report.json").read_text())
+    extra = test_scoring_cost(work / ".venv" / "bin" / "python", work, env)
+    rows = [["install (`pip install -e .`)", f"{install:.0f}"],
+            ["`kornews demo` (backbone build, data, training, evaluation, examples)", f"{demo:.0f}"],
+            ["of which training (final.json train_seconds)", f"{final['train_seconds']:.0f}"],
+            ["**first command in all**", f"**{install + demo:.0f}** ({(install + demo) / 60:.1f} min)"],
+            ["scoring the test split every epoch too (not done since this change)", f"+{extra:.0f}"]]
+    text = "\n".join([
+        "## The first ten minutes (README's first command, fresh clone)", "",
+        f"`python bench/first_run.py` — {machine()}, {time.strftime('%Y-%m-%d')}; empty KORNEWS_HOME (backbone "
+        f"built in the demo), pip cache as the machine had it. Demo test accuracy {report['accuracy']:.4f}.", "",
+        table(["step", "seconds"], rows)])
+    print(text)
+    write_section("first-run", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Confidence a user can act on: a temperature fitted on labelled articles, the calibration error it leaves, and
+the accuracy-coverage trade of a review threshold. Pure functions of probabilities and labels, plus the run's
+`calibration.json` (written by `tasks.calibrate`, read by `Classifier`).
+
+The temperature T rescales the final log-probabilities, p ∝ exp(log p_raw / T): for an encoder alone that is
+softmax(logits / T); for a hybrid it calibrates the fused output, the probabilities a user sees.
+"""
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KornewsError
+from .files import atomic_write_text
+
+FILE = "calibration.json"
+BINS = 10
+COVERAGE_TARGETS = (0.90, 0.95, 0.98)   # accuracies a user may want: how much is kept at each
+COVERAGES = (0.5, 0.8, 0.9)             # shares a user may keep: how accurate they are
+
+
+def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """`probs` under temperature T (1: unchanged)."""
+    z = np.log(np.clip(probs, 1e-12, None)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(probs: np.ndarray, y) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(y)), np.asarray(y)], 1e-12, None)).mean())
+
+
+def fit_temperature(probs: np.ndarray, y) -> float:
+    """The T that minimises the log-loss of `probs` on labels `y` (ids); NLL is convex in 1/T, so a bounded
+    scalar search finds it."""
+    from scipy.optimize import minimize_scalar
+    y = np.asarray(y)
+    if len(y) < 2:
+        raise KornewsError(f"calibration needs at least 2 labelled articles, got {len(y)}")
+    found = minimize_scalar(lambda log_t: nll(tempered(probs, float(np.exp(log_t))), y), bounds=(-3.0, 3.0),
+                            method="bounded", options={"xatol": 1e-4})
+    return round(float(np.exp(found.x)), 4)
+
+
+def reliability(probs: np.ndarray, y, bins: int = BINS) -> list[dict]:
+    """Per confidence bin (equal width over the top probability): articles, mean confidence, accuracy."""
+    top, right = probs.max(1), probs.argmax(1) == np.asarray(y)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(top, edges[1:-1]), 0, bins - 1)
+    return [{"low": round(float(edges[b]), 2), "high": round(float(edges[b + 1]), 2), "n": int((which == b).sum()),
+             "confidence": float(top[which == b].mean()) if (which == b).any() else None,
+             "accuracy": float(right[which == b].mean()) if (which == b).any() else None} for b in range(bins)]
+
+
+def ece(probs: np.ndarray, y, bins: int = BINS) -> float:
+    """Expected calibration error: the article-weighted gap between confidence and accuracy over the bins."""
+    rows = reliability(probs, y, bins)
+    n = sum(r["n"] for r in rows)
+    return float(sum(r["n"] * abs(r["confidence"] - r["accuracy"]) for r in rows if r["n"]) / max(n, 1))
+
+
+def accuracy_coverage(probs: np.ndarray, y) -> dict:
+    """What a review threshold buys: keeping the articles whose top probability is at least t, for every t.
+
+    `curve`: (threshold, coverage, accuracy) from the surest article down; `at_accuracy`: the largest coverage whose
+    kept articles reach each target accuracy, and its threshold; `at_coverage`: the accuracy at each kept share."""
+    top, right = probs.max(1), (probs.argmax(1) == np.asarray(y)).astype(float)
+    order = np.argsort(-top, kind="stable")
+    kept = np.arange(1, len(top) + 1)
+    accuracy = np.cumsum(right[order]) / kept
+    coverage, thresholds = kept / len(top), top[order]
+    at_accuracy = {}
+    for target in COVERAGE_TARGETS:
+        ok = np.flatnonzero(accuracy >= target)
+        i = ok[-1] if len(ok) else None
+        at_accuracy[f"{target:.2f}"] = None if i is None else {
+            "coverage": round(float(coverage[i]), 4), "threshold": round(float(thresholds[i]), 4)}
+    at_coverage = {f"{c:.2f}": round(float(accuracy[max(0, int(np.ceil(c * len(top))) - 1)]), 4) for c in COVERAGES}
+    step = max(1, len(top) // 200)  # enough points for a plot, not one per article
+    curve = [(round(float(thresholds[i]), 4), round(float(coverage[i]), 4), round(float(accuracy[i]), 4))
+             for i in range(0, len(top), step)]
+    return {"at_accuracy": at_accuracy, "at_coverage": at_coverage, "curve": curve}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What RUN/calibration.json holds."""
+    temperature: float
+    fitted_on: str                 # which articles chose T
+    n: int
+    ece_before: float
+    ece_after: float
+    min_confidence: float | None = None   # a default review threshold, chosen on the same articles
+    target_accuracy: float | None = None  # the accuracy that threshold reaches there
+
+    def save(self, run) -> None:
+        atomic_write_text(Path(run) / FILE, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, run) -> "Calibration | None":
+        path = Path(run) / FILE
+        if not path.is_file():
+            return None
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            calibration = cls(**values)
+        except (ValueError, TypeError) as e:
+            raise KornewsError(f"{path}: damaged calibration ({e}); refit it with: kornews calibrate {run}") from None
+        if not calibration.temperature > 0:
+            raise KornewsError(f"{path}: temperature must be positive, got {calibration.temperature}")
+        return calibration
+
+
+def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.95) -> Calibration:
+    """A calibration from raw probabilities of labelled articles: the temperature, the error before and after,
+    and the review threshold that keeps the most articles at `target_accuracy` (None: no threshold)."""
+    temperature = fit_temperature(probs, y)
+    after = tempered(probs, temperature)
+    threshold = None
+    if target_accuracy is not None:
+        found = accuracy_coverage(after, y)["at_accuracy"].get(f"{target_accuracy:.2f}")
+        threshold = found["threshold"] if found else None
+    return Calibration(temperature, fitted_on, len(np.asarray(y)), round(ece(probs, y), 6), round(ece(after, y), 6),
+                       threshold, target_accuracy if threshold is not None else None)
+
+
+def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibration | None) -> dict:
+    """How far the probabilities a user got can be trusted on labelled articles: calibration error before and
+    after the run's temperature, mean confidence against accuracy, reliability bins, the accuracy-coverage table."""
+    return {"temperature": calibration.temperature if calibration else None,
+            "ece_before": round(ece(raw, y), 6), "ece_after": round(ece(probs, y), 6) if calibration else None,
+            "mean_confidence": round(float(probs.max(1).mean()), 6),
+            "min_confidence": calibration.min_confidence if calibration else None,
+            "reliability": reliability(probs, y), **accuracy_coverage(probs, y)}
+
+
+def markdown(report: dict) -> list[str]:
+    """The report's confidence section."""
+    t = report["temperature"]
+    lines = ["", "Confidence", "",
+             f"Calibration error (ECE, {BINS} bins): {report['ece_before']:.4f} raw" +
+             (f", {report['ece_after']:.4f} after the run's temperature {t:.3f}" if t else " (the run has no "
+              "temperature: `kornews calibrate RUN`)") + f"; mean top probability {report['mean_confidence']:.4f}.",
+             "", "| keep articles whose top probability is at least | share kept | accuracy kept |", "|---:|---:|---:|"]
+    for target, found in report["at_accuracy"].items():
+        lines.append(f"| {found['threshold']:.4f} | {found['coverage']:.1%} | ≥ {float(target):.0%} |" if found else
+                     f"| - | none | ≥ {float(target):.0%} not reached |")
+    lines += ["", "| share kept (surest first) | accuracy |", "|---:|---:|"]
+    lines += [f"| {float(c):.0%} | {a:.4f} |" for c, a in report["at_coverage"].items()]
+    return lines

@@ -1,0 +1,28 @@
+"""`kornews calibrate RUN [FILE]`: fit the run's temperature (and a default review threshold) on labelled articles,
+by default the validation split that chose its epoch; `train` calls it when a run finishes."""
+from .. import articles, calibration, folds, rundir
+from ..classifier import Classifier
+from ..labels import LabelMap
+
+
+def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | None = 0.95,
+                  log=print) -> calibration.Calibration:
+    """Write RUN/calibration.json from the run's raw probabilities on `source` (None: its validation split)."""
+    run = rundir.require(run, rundir.CONFIG, f"{rundir.MODEL}/config.json")
+    clf = Classifier.load(run, calibrated=False)
+    if source is None:
+        cfg = rundir.read_config(run)
+        df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
+        df = folds.stratified_split(df, cfg.val_fraction, cfg.seed)[1]
+        where = f"validation split ({len(df)} articles)"
+    else:
+        df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
+        where = f"{source} ({len(df)} articles)"
+    y = LabelMap(clf.labels).encode(df["label"], source=str(source or "validation split"), rows=df["row"])
+    fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy)
+    fitted.save(run)
+    review = (f"; review below {fitted.min_confidence:.4f} keeps {fitted.target_accuracy:.0%} accuracy there"
+              if fitted.min_confidence is not None else "")
+    log(f"calibration: temperature {fitted.temperature:.3f} on the {where}: calibration error "
+        f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}{review}")
+    return fitted

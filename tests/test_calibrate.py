@@ -1,0 +1,68 @@
+"""tasks.calibrate: a run's temperature and review threshold, applied by every prediction path and reported."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kornews import Classifier
+from kornews.calibration import tempered
+from kornews.classifier import review_threshold
+from kornews.cli import main
+from kornews.errors import KornewsError
+from kornews.tasks.calibrate import calibrate_run
+
+
+@pytest.fixture
+def calibrated_run(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    calibrate_run(run, log=lambda s: None)
+    return run
+
+
+def test_calibration_is_applied_and_changes_no_topic(calibrated_run, slices):
+    saved = json.loads((calibrated_run / "calibration.json").read_text())
+    assert saved["temperature"] > 0 and saved["fitted_on"].startswith("validation split (")
+    test = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False)
+    raw = Classifier.load(calibrated_run, engine="torch-fp32", calibrated=False).predict_proba(test)
+    got = Classifier.load(calibrated_run, engine="torch-fp32").predict_proba(test)
+    np.testing.assert_allclose(got, tempered(raw, saved["temperature"]), atol=1e-6)
+    assert (got.argmax(1) == raw.argmax(1)).all()
+
+
+def test_predict_marks_articles_for_review(calibrated_run, slices, tmp_path):
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(calibrated_run), str(slices / "test.csv"), "-o", str(out), "--quiet",
+                 "--min-confidence", "0.5"]) == 0
+    frame = pd.read_csv(out)
+    assert ((frame.confidence < 0.5) == frame.review).all() and frame.review.dtype == bool
+    assert main(["predict", str(calibrated_run), str(slices / "test.csv"), "-o", str(out), "--quiet",
+                 "--min-confidence", "0"]) == 0
+    assert "review" not in pd.read_csv(out)
+
+
+def test_evaluate_reports_confidence_before_and_after(calibrated_run, slices):
+    assert main(["evaluate", str(calibrated_run), str(slices / "test.csv"), "--quiet"]) == 0
+    report = json.loads((calibrated_run / "report.json").read_text())["confidence"]
+    assert report["temperature"] == json.loads((calibrated_run / "calibration.json").read_text())["temperature"]
+    assert 0 <= report["ece_after"] <= 1 and 0 <= report["ece_before"] <= 1
+    assert set(report["at_coverage"]) == {"0.50", "0.80", "0.90"}
+    assert "Calibration error (ECE, 10 bins)" in (calibrated_run / "report.md").read_text()
+    for plot in ("reliability.png", "coverage.png"):
+        assert (calibrated_run / "plots" / plot).stat().st_size > 5000
+
+
+def test_calibrate_on_a_labelled_file_and_bad_input(calibrated_run, slices, tmp_path, capsys):
+    assert main(["calibrate", str(calibrated_run), str(slices / "test.csv")]) == 0
+    assert "test.csv (32 articles)" in json.loads((calibrated_run / "calibration.json").read_text())["fitted_on"]
+    assert "calibration: temperature" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,cleanBody,category\n가,본문,weather\n", encoding="utf-8")
+    with pytest.raises(KornewsError, match="labels never seen in training: 'weather'"):
+        calibrate_run(calibrated_run, str(bad), log=lambda s: None)
+    clf = Classifier.load(calibrated_run)
+    assert review_threshold(clf) == clf.calibration.min_confidence and review_threshold(clf, 0) is None
+    with pytest.raises(KornewsError, match=r"min_confidence must be in \[0, 1\], got 1.5"):
+        review_threshold(clf, 1.5)

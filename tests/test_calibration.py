@@ -1,0 +1,65 @@
+"""calibration: the temperature, the calibration error and the accuracy-coverage table on hand-made examples."""
+import json
+
+import numpy as np
+import pytest
+
+from kornews import calibration
+from kornews.calibration import Calibration, accuracy_coverage, ece, fit_temperature, tempered
+from kornews.errors import KornewsError
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_tempered_keeps_the_ranking_and_one_is_the_identity():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    np.testing.assert_allclose(tempered(p, 1.0), p, atol=1e-12)
+    soft, sharp = tempered(p, 2.0), tempered(p, 0.5)
+    assert (soft.argmax(1) == p.argmax(1)).all() and (sharp.argmax(1) == p.argmax(1)).all()
+    assert (soft.max(1) < p.max(1)).all() and (sharp.max(1) > p.max(1)).all()
+    np.testing.assert_allclose(tempered(soft, 0.5), p, atol=1e-9)   # invertible: the report undoes it
+
+
+def test_fit_temperature_recovers_an_overconfident_model():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, (4000, 5))
+    y = np.array([rng.choice(5, p=row) for row in _softmax(z)])      # labels drawn from the true probabilities
+    overconfident = _softmax(3 * z)
+    assert fit_temperature(overconfident, y) == pytest.approx(3.0, rel=0.08)
+    assert ece(tempered(overconfident, fit_temperature(overconfident, y)), y) < ece(overconfident, y) / 3
+
+
+def test_ece_on_a_hand_counted_example():
+    # two bins used: 0.95 (2 articles, 1 right) and 0.65 (2 articles, 2 right)
+    p = np.array([[0.95, 0.05], [0.95, 0.05], [0.65, 0.35], [0.35, 0.65]])
+    y = np.array([0, 1, 0, 1])
+    assert ece(p, y) == pytest.approx((2 * abs(0.95 - 0.5) + 2 * abs(0.65 - 1.0)) / 4)
+
+
+def test_accuracy_coverage_on_a_hand_counted_example():
+    top = np.array([0.99, 0.9, 0.8, 0.7, 0.6])
+    p = np.stack([top, 1 - top], 1)
+    y = np.array([0, 0, 1, 0, 1])                                     # right, right, wrong, right, wrong
+    table = accuracy_coverage(p, y)
+    assert table["at_accuracy"]["0.90"] == {"coverage": 0.4, "threshold": 0.9}
+    assert table["at_coverage"] == {"0.50": round(2 / 3, 4), "0.80": 0.75, "0.90": 0.6}
+    assert table["curve"][0] == (0.99, 0.2, 1.0) and table["curve"][-1] == (0.6, 1.0, 0.6)
+
+
+def test_fit_saves_and_loads_and_a_damaged_file_is_one_line(tmp_path):
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2, (300, 4))
+    y = z.argmax(1)
+    fitted = calibration.fit(_softmax(4 * z), y, "validation split (300 articles)", target_accuracy=0.95)
+    assert fitted.ece_after <= fitted.ece_before and fitted.min_confidence is not None
+    fitted.save(tmp_path)
+    assert Calibration.load(tmp_path) == fitted and json.loads((tmp_path / "calibration.json").read_text())["n"] == 300
+    assert Calibration.load(tmp_path / "none") is None
+    (tmp_path / "calibration.json").write_text('{"temperature": "hot"')
+    with pytest.raises(KornewsError, match=r"calibration.json: damaged calibration .*kornews calibrate"):
+        Calibration.load(tmp_path)
+    with pytest.raises(KornewsError, match="calibration needs at least 2 labelled articles"):
+        fit_temperature(_softmax(z[:1]), y[:1])

@@ -1,0 +1,32 @@
+"""card: every run directory describes itself in a Hugging Face model card, refreshed by evaluation."""
+import shutil
+
+import yaml
+
+from kornews import card
+from kornews.tasks.calibrate import calibrate_run
+from kornews.tasks.evaluation import evaluate
+
+
+def _front_matter(text):
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_card_after_training_then_evaluation(tiny_run, slices, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    text = card.write(run).read_text(encoding="utf-8")
+    meta = _front_matter(text)
+    assert meta["language"] == ["ko"] and meta["pipeline_tag"] == "text-classification"
+    assert sorted(meta["labels"]) == ["culture", "economy", "entertain", "international", "it", "politics",
+                                      "society", "sport"]
+    assert "model-index" not in meta and "Not calibrated: `kornews calibrate RUN`." in text
+    calibrate_run(run, log=lambda s: None)
+    metrics = evaluate(run, str(slices / "test.csv"))
+    text = (run / "README.md").read_text(encoding="utf-8")
+    result = _front_matter(text)["model-index"][0]["results"][0]
+    assert result["metrics"][0] == {"type": "accuracy", "value": metrics["accuracy"]}
+    assert result["dataset"]["name"] == str(slices / "test.csv")
+    assert f"accuracy **{metrics['accuracy']:.4f}**" in text and "Temperature " in text
+    assert "## Intended use and limits" in text
