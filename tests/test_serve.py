@@ -352,3 +352,11 @@ def test_fuzzed_requests_never_get_a_server_error(live, mode):
             seen.append(response.status_code)
         check()
     assert len(seen) >= len(operations) and max(seen) < 500
+
+
+def test_explanations_through_the_api(client, clf, articles):
+    r = client.post("/v1/classify", json={**articles[0], "explain": 3}).json()
+    assert 1 <= len(r["explanation"]) <= 3 and set(r["explanation"][0]) == {"word", "weight"}
+    assert [w["word"] for w in r["explanation"]] == [w.word for w in clf.explain([articles[0]], 3)[0]]
+    assert client.post("/v1/classify", json=articles[0]).json()["explanation"] is None
+    error_of(client.post("/v1/classify", json={**articles[0], "explain": 0}), 422)

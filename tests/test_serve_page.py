@@ -65,6 +65,8 @@ def test_classify_an_article_on_the_page(page, url, clf, tmp_path):
     assert page.text_content("#topic") == KOREAN[expected["topic"]]           # a known label in Korean
     assert page.text_content("#confidence") == f"확신도 {100 * expected['confidence']:.1f}%"
     assert page.is_hidden("#review") and expected["review"] is None           # no threshold in force
+    marked = [m.text_content() for m in page.query_selector_all("#highlighted mark")]
+    assert marked and set(marked) <= {w.word for w in clf.explain([ARTICLE], 5)[0]}  # the words, marked in the text
     bars = page.query_selector_all("#bars .bar")
     assert [b.get_attribute("data-topic") for b in bars] == sorted(
         clf.labels, key=lambda k: -expected["probabilities"][k])

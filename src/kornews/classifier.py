@@ -13,6 +13,7 @@ from .calibration import Calibration, tempered
 from .clusters import Clusterer
 from .config import Columns
 from .errors import KornewsError
+from .explain import Word, as_text, explain_words
 from .featurize import Featurizer, InputSpec
 from .files import atomic_write_text
 from .labels import LabelMap
@@ -64,6 +65,8 @@ class Classifier:
     def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None, calibration: Calibration | None = None):
         self.featurizer, self.engine, self.labels, self.batch_size = featurizer, engine, list(labels), batch_size
         self.hybrid, self.calibration = hybrid, calibration
+        self.model_dir = None        # set by `load`: where explanations find the PyTorch weights
+        self._fp32 = None            # the fp32 model explanations run, loaded on first use
 
     @classmethod
     def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True, calibrated=True) -> "Classifier":
@@ -76,8 +79,10 @@ class Classifier:
         labels = LabelMap.from_dict({"id2label": config.id2label}).labels
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
         calibration = Calibration.load(run_dir) if calibrated and run_dir is not None else None
-        return cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion,
-                   calibration)
+        clf = cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion,
+                  calibration)
+        clf.model_dir = model_dir
+        return clf
 
     # what the featurizer and engine hold, under the names users of a classifier look for
     spec = property(lambda self: self.featurizer.spec)
@@ -135,6 +140,20 @@ class Classifier:
         final = tempered(raw, self.calibration.temperature) if self.calibration else raw
         return Scores(final, raw, encoder, parts.get("tfidf"), clusters)
 
+    def explain(self, source, k: int = 5) -> list[list[Word]]:
+        """Per article, the `k` words that pushed the encoder's topic most (`explain.explain`), in input order."""
+        import torch
+        if not (isinstance(k, int) and 1 <= k <= 50):
+            raise KornewsError(f"explain takes 1 to 50 words, got {k!r}")
+        if self._fp32 is None:
+            model = self.model
+            fp32 = model is not None and next(model.parameters()).dtype == torch.float32
+            if not fp32 and self.model_dir is None:
+                raise KornewsError("explanations need the run's PyTorch model (load the classifier from a run)")
+            self._fp32 = model if fp32 else modeling.load(self.model_dir, torch.float32)
+        frame = self.featurizer.with_clusters(self.read(source, quiet=True).frame)
+        return explain_words(self._fp32, self.featurizer, frame, k)
+
     def predict_proba(self, source, progress=False) -> np.ndarray:
         return self.classify(source, progress)[0]
 
@@ -143,11 +162,13 @@ class Classifier:
         return [labels[i] for i in self.predict_proba(source).argmax(1)]
 
 
-def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False, min_confidence=None) -> pd.DataFrame:
+def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False, min_confidence=None,
+                      explain: int | None = None) -> pd.DataFrame:
     """id, label (if known), pred, confidence and review (with a review threshold), cluster (modes 4/5),
     pred_encoder and pred_tfidf (hybrid runs), p_<topic>; `df`: articles as `articles.read` gives them.
     `min_confidence`: articles whose top probability is below it get review=True (their topic is kept); None takes
-    the run's own threshold (chosen on validation by `kornews calibrate`), 0 asks for none."""
+    the run's own threshold (chosen on validation by `kornews calibrate`), 0 asks for none. `explain`: an
+    `explanation` column with that many words per article ("word (weight); ...")."""
     scores = clf.scores(df, progress=progress)
     probs = scores.probs
     labels = clf.labels
@@ -156,6 +177,8 @@ def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False, min_con
     if threshold is not None:
         out["confidence"] = probs.max(1).round(6)
         out["review"] = probs.max(1) < threshold
+    if explain:
+        out["explanation"] = [as_text(words) for words in clf.explain(df, explain)]
     if "label" in df:
         out.insert(1, "label", df["label"].to_numpy())
     if scores.clusters is not None:

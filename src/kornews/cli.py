@@ -64,7 +64,8 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from .tasks.prediction import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
-                 threads=args.threads, ray=args.ray, progress=not args.quiet, min_confidence=args.min_confidence)
+                 threads=args.threads, ray=args.ray, progress=not args.quiet, min_confidence=args.min_confidence,
+                 explain=args.explain)
 
 
 def cmd_calibrate(args):
@@ -173,6 +174,8 @@ VERBS = {
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help="mark articles whose top probability is below P for review (review column; default: "
                             "the run's threshold from `kornews calibrate`; 0: none)"),
+        p.add_argument("--explain", type=int, metavar="K",
+                       help="an explanation column: the K words that pushed each article's topic most"),
         p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                        help="predict with Ray Data actors: a local Ray on this machine, or ADDRESS (auto, "
                             "ray://host:10001)"),

@@ -75,7 +75,7 @@ class Service:
                  "probabilities": {name: round(float(v), 6) for name, v in zip(labels, p)},
                  "cluster": int(clusters[i]) if clusters is not None else None} for i, p in enumerate(probs)]
 
-    async def classify(self, items: list, min_confidence=None) -> list[dict]:
+    async def classify(self, items: list, min_confidence=None, explain=None) -> list[dict]:
         """A request's articles, in order: each result with its id (default: its place), `truncated` and `review`
         (under the request's threshold, else the server's, else the run's)."""
         if len(items) > self.settings.max_articles:
@@ -85,9 +85,14 @@ class Service:
         results = await self.batcher(frame[["title", "body"]].to_dict(orient="records"))
         asked = min_confidence if min_confidence is not None else self.settings.min_confidence
         threshold = review_threshold(self.clf, asked)
+        words = [None] * len(items)
+        if explain:  # on the model's thread, like every model call
+            explained = await asyncio.get_running_loop().run_in_executor(self.batcher.pool, self.clf.explain, frame,
+                                                                         explain)
+            words = [[{"word": w.word, "weight": w.weight} for w in ws] for ws in explained]
         return [{"id": a.id if a.id is not None else i, **r, "truncated": bool(cut),
-                 "review": None if threshold is None else r["confidence"] < threshold}
-                for i, (a, r, cut) in enumerate(zip(items, results, frame["truncated"]))]
+                 "review": None if threshold is None else r["confidence"] < threshold, "explanation": ws}
+                for i, (a, r, cut, ws) in enumerate(zip(items, results, frame["truncated"], words))]
 
     def read(self, items: list):
         """The articles through the run's reader (stripped, cut at MAX_CHARS); one with no text is a 422."""
@@ -191,8 +196,9 @@ def create_app(settings: Settings, classifier=None) -> FastAPI:
     async def classify(payload: Article | Batch):
         """One article → one result; `{"articles": [...]}` → `{"results": [...]}` in the same order."""
         if isinstance(payload, Batch):
-            return {"run": service.name, "results": await service.classify(payload.articles, payload.min_confidence)}
-        return {"run": service.name, **(await service.classify([payload], payload.min_confidence))[0]}
+            return {"run": service.name,
+                    "results": await service.classify(payload.articles, payload.min_confidence, payload.explain)}
+        return {"run": service.name, **(await service.classify([payload], payload.min_confidence, payload.explain))[0]}
 
     @app.post("/v1/classify/file", responses={**ERRORS, **FILE_OK})
     async def classify_file(file: UploadFile = File(description="CSV, TSV, JSONL or Parquet with the run's "

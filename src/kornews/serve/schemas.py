@@ -5,6 +5,7 @@ from ..articles import EXAMPLE_ARTICLES, MAX_CHARS
 
 REVIEW = ("mark results whose confidence is below this for review (default: the server's --min-confidence, else "
           "the run's threshold from `kornews calibrate`; 0: none)")
+EXPLAIN = "also return the K words of each article that pushed its topic most (costs a backward pass per article)"
 
 
 class Article(BaseModel):
@@ -13,6 +14,7 @@ class Article(BaseModel):
     body: str = Field("", description=f"the article text; texts over {MAX_CHARS} characters are cut")
     id: StrictStr | StrictInt | None = Field(None, description="echoed back (default: place in the batch)")
     min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
+    explain: int | None = Field(None, ge=1, le=20, description=EXPLAIN)
 
 
 class Batch(BaseModel):
@@ -21,6 +23,12 @@ class Batch(BaseModel):
     articles: list[Article] = Field(min_length=1, description="at most the server's max_articles (64 by default; "
                                                               "GET /v1/model lists its limits)")
     min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
+    explain: int | None = Field(None, ge=1, le=20, description=EXPLAIN)
+
+
+class Explained(BaseModel):
+    word: str
+    weight: float
 
 
 class Result(BaseModel):
@@ -31,6 +39,8 @@ class Result(BaseModel):
     truncated: bool = Field(description=f"a text was cut to {MAX_CHARS} characters")
     confidence: float = Field(description="the topic's probability (calibrated where the run is)")
     review: bool | None = Field(None, description="confidence below the review threshold in force; null: none is")
+    explanation: list[Explained] | None = Field(None, description="with `explain`: the words that pushed the topic "
+                                                                  "most, strongest first")
 
 
 class Single(Result):

@@ -3,12 +3,15 @@ import sys
 
 from .. import articles
 from ..classifier import Classifier, locate, predictions_frame, write_predictions
+from ..errors import KornewsError
 
 
 def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="auto", threads=None, ray=None,
-                 progress=True, min_confidence=None) -> int:
+                 progress=True, min_confidence=None, explain=None) -> int:
     """Write the predictions of `source`'s articles to `output`; returns how many were predicted. `ray`: a Ray
     address ("local" for a private instance on this machine) to predict with an actor pool there."""
+    if ray and explain:
+        raise KornewsError("--explain runs in one process (gradients): drop --ray, or explain a sample")
     if ray:
         from ..distributed import predict_dataset  # Ray is an optional dependency
         spec = locate(run)[3]  # the run's input spec, read without loading the model
@@ -21,6 +24,6 @@ def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="au
         if progress:
             print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
         df = clf.read(source, split="test", encoding=encoding).frame
-        frame = predictions_frame(clf, df, progress=progress, min_confidence=min_confidence)
+        frame = predictions_frame(clf, df, progress=progress, min_confidence=min_confidence, explain=explain)
     write_predictions(frame, output, fmt)
     return len(frame)
