@@ -6,7 +6,7 @@ import pytest
 from kornews import Classifier
 from kornews.cli import main
 from kornews.errors import KornewsError
-from kornews.explain import _words
+from kornews.explain import _metaspace, _words
 
 ARTICLE = {"title": "손흥민, 시즌 10호골 폭발", "body": "손흥민이 리그 경기에서 골을 터뜨리며 팀의 승리를 이끌었다."}
 
@@ -15,7 +15,7 @@ def test_pieces_join_into_the_articles_words(tiny_runs):
     clf = Classifier.load(tiny_runs(3))
     tok = clf.tokenizer
     ids = tok("손흥민 시즌 골", add_special_tokens=False)["input_ids"]
-    words = _words(tok, ids, np.ones(len(ids)), set(tok.all_special_ids))
+    words = _words(tok, ids, np.ones(len(ids)), set(tok.all_special_ids), _metaspace(tok))
     assert list(words) == ["손흥민", "시즌", "골"]
     assert sum(words.values()) == pytest.approx(len(ids))          # every piece's score lands in one word
 
@@ -35,7 +35,7 @@ def test_predict_writes_an_explanation_column(tiny_run, slices, tmp_path):
     out = tmp_path / "p.csv"
     assert main(["predict", str(tiny_run), str(slices / "test.csv"), "-o", str(out), "--quiet", "--explain", "2"]) == 0
     frame = pd.read_csv(out, keep_default_na=False)
-    assert frame["explanation"].str.match(r"^[^;]+ \(\d+\.\d{3}\)(; [^;]+ \(\d+\.\d{3}\))?$").all()
+    assert frame["explanation"].str.match(r"^[^;]+ \([-\d.e]+\)(; [^;]+ \([-\d.e]+\))?$").all()
 
 
 def test_bad_explain_requests(tiny_run):

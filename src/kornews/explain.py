@@ -17,8 +17,14 @@ class Word:
     weight: float   # how much it raised the predicted topic's log-probability (gradient × input, summed)
 
 
-def _words(tokenizer, ids: list[int], scores: np.ndarray, skip: set) -> dict:
-    """{word: summed score} of one window: pieces joined into words where a piece starts one ("▁", or not "##")."""
+def _metaspace(tokenizer) -> bool:
+    """SentencePiece-style pieces ("▁" starts a word), else WordPiece-style ("##" continues one)."""
+    return any(p.startswith("▁") for p in tokenizer.convert_ids_to_tokens(
+        tokenizer("가 나 a b", add_special_tokens=False)["input_ids"]))
+
+
+def _words(tokenizer, ids: list[int], scores: np.ndarray, skip: set, metaspace: bool) -> dict:
+    """{word: summed score} of one window: pieces joined into the words they spell."""
     pieces = tokenizer.convert_ids_to_tokens(ids)
     out, current, total = {}, [], 0.0
 
@@ -32,7 +38,7 @@ def _words(tokenizer, ids: list[int], scores: np.ndarray, skip: set) -> dict:
             close()
             current, total = [], 0.0
             continue
-        starts = piece.startswith("▁") or not piece.startswith("##")
+        starts = piece.startswith("▁") if metaspace else not piece.startswith("##")
         if starts and current:
             close()
             current, total = [], 0.0
@@ -49,6 +55,7 @@ def explain_words(model, featurizer, frame: pd.DataFrame, k: int = 5) -> list[li
     embeddings = modeling.hf(model).get_input_embeddings()
     tokenizer = featurizer.tokenizer
     skip = set(tokenizer.all_special_ids) | set(featurizer.cluster_token_ids or [])
+    metaspace = _metaspace(tokenizer)
     out = []
     for i in range(len(frame)):
         feats = featurizer(frame.iloc[i:i + 1])
@@ -70,13 +77,13 @@ def explain_words(model, featurizer, frame: pd.DataFrame, k: int = 5) -> list[li
         token_scores = (embeds.grad * embeds).sum(-1).detach().numpy()
         words: dict = {}
         for row, ids in enumerate(feats.input_ids):
-            for word, score in _words(tokenizer, ids, token_scores[row, :len(ids)], skip).items():
+            for word, score in _words(tokenizer, ids, token_scores[row, :len(ids)], skip, metaspace).items():
                 words[word] = words.get(word, 0.0) + score
         ranked = sorted(words.items(), key=lambda kv: -kv[1])[:k]
-        out.append([Word(w, round(s, 4)) for w, s in ranked if s > 0])
+        out.append([Word(w, float(f"{s:.4g}")) for w, s in ranked if s > 0])
     return out
 
 
 def as_text(words: list[Word]) -> str:
     """The explanation as one cell of a predictions file."""
-    return "; ".join(f"{w.word} ({w.weight:.3f})" for w in words)
+    return "; ".join(f"{w.word} ({w.weight:.3g})" for w in words)
