@@ -71,7 +71,7 @@ class TrainConfig:
     patience: int = 2                # early stopping on validation loss
     min_delta: float = 0.0
     group_by_length: bool = True     # length-grouped batches: less padding, same shuffling
-    # beside the encoder, a TF-IDF model and a fusion fitted on validation (average | stack | gate; see hybrid.py)
+    # beside the encoder, a TF-IDF model and a fusion fitted on validation (average | stack | gate; see tfidf.py)
     fusion: str | None = None
     # bookkeeping
     precision: str = "auto"          # training matmuls in bf16 where the CPU has bf16 units (AMX, AVX512-BF16)
