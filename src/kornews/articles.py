@@ -66,15 +66,22 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
         columns = columns or dataset.columns
     name = df.attrs.get("source", "<table>")
     found = detect_columns(df.columns, columns or Columns())
-    needed = row.fields + (("label",) if labeled else ())
+    fields = row.fields
+    if row.pair and len(set(fields) & set(found)) == 1:  # a pair mode reads headlines alone (or bodies alone)
+        fields = tuple(f for f in fields if f in found)
+        if not quiet:
+            absent = next(f for f in row.fields if f not in found)
+            log.warning(f"{name}: no {absent} column ({getattr(columns or Columns(), absent)!r} or an alias); "
+                        f"reading the {fields[0]} alone")
+    needed = fields + (("label",) if labeled else ())
     _require(found, needed, columns or Columns(), list(df.columns), row.number, name)
     if df.empty:
         raise KornewsError(f"{name}: no data rows (only a header)")
-    out = _normalize(df, found, row.fields, labeled, max_chars, name)
+    out = _normalize(df, found, fields, labeled, max_chars, name)
     cut = int(out["truncated"].sum())
     skipped = len(df) - len(out)
     if not quiet:
-        what = " and ".join(found[r] for r in row.fields)
+        what = " and ".join(found[r] for r in fields)
         if skipped:
             log.warning(f"{name}: skipped {skipped} of {len(df)} rows with empty {what} "
                         f"(first row {_first_skipped(out, len(df))})")

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from . import rundir
+from .adaptation import PriorShift
 from .calibration import Calibration
 from .files import atomic_write_text
 
@@ -54,7 +55,7 @@ def render(run) -> str:
              f"{cfg.patience} without improvement), {cfg.schedule} decay after {cfg.warmup_ratio:.0%} warmup, "
              f"gradient clipping {cfg.clip:g}, bottom {cfg.freeze_layers} layers frozen"
              + (f", fusion with TF-IDF: {cfg.fusion}" if cfg.fusion else "") + ". The whole recipe: `config.yaml`.",
-             "", "## Evaluation", ""]
+             *_adaptation(run, cfg), "", "## Evaluation", ""]
     if final:
         lines.append(f"- validation (the kept epoch {final.get('best_epoch')}): accuracy {final['val_acc']:.4f}")
     if report:
@@ -88,6 +89,25 @@ def render(run) -> str:
               "of your own news (`kornews evaluate`, `kornews calibrate RUN FILE`). Text outside the topics still "
               "gets one of them.", ""]
     return "\n".join(lines)
+
+
+def _adaptation(run: Path, cfg) -> list[str]:
+    """The card's account of `kornews adapt`: from what, on what, how."""
+    if cfg.adapt is None:
+        return []
+    plan = cfg.adapt
+    lines = ["", "## Adaptation", "",
+             f"Adapted from the run `{plan.source}` to the unlabelled articles `{plan.unlabeled}` by `{plan.method}`."]
+    if plan.pseudo:
+        lines.append(f"Self-training continued that run on its labelled data plus at most {plan.per_topic} "
+                     f"pseudo-labelled articles per topic whose top probability reached {plan.min_confidence:.4f} "
+                     "(`adapt/pseudo.csv`); its labelled validation split chose the epoch.")
+    shift = PriorShift.load(run)
+    if shift is not None:
+        mix = ", ".join(f"{label} {t:.1%}" for label, t in zip(shift.labels, shift.target))
+        lines.append(f"Prior correction: probabilities are re-weighted from the training topic mix to the one EM "
+                     f"estimated on {shift.fitted_on}: {mix}.")
+    return lines
 
 
 def _mode_text(mode: int) -> str:

@@ -9,6 +9,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import articles, backbones, engines, modeling, rundir
+from .adaptation import PriorShift
 from .calibration import Calibration, tempered
 from .clusters import Clusterer
 from .config import Columns
@@ -45,8 +46,9 @@ def locate(path):
 @dataclass
 class Scores:
     """What a classifier says of its articles, in input order. `probs` is what a user gets: the encoder's, fused
-    with TF-IDF where the run has a hybrid, then tempered where it is calibrated; `raw` the same before the
-    temperature; `encoder` and `tfidf` each part alone (`tfidf` None without a hybrid)."""
+    with TF-IDF where the run has a hybrid, then tempered where it is calibrated, then re-weighted for the target's
+    topic mix where the run was adapted (`kornews adapt`); `raw` the same before the temperature and the prior
+    shift; `encoder` and `tfidf` each part alone (`tfidf` None without a hybrid)."""
     probs: np.ndarray
     raw: np.ndarray
     encoder: np.ndarray
@@ -60,27 +62,32 @@ class Classifier:
     Composition: the run's `Featurizer` turns articles into features, an `engine` turns features into
     logits (the fastest the run has unless `engine=` names one; `.engine.name` says which); where the run has a
     hybrid (RUN/hybrid/, `kornews hybrid`), its TF-IDF model and fusion turn those into the final probabilities;
-    where it is calibrated (RUN/calibration.json, `kornews calibrate`), a temperature makes them honest."""
+    where it is calibrated (RUN/calibration.json, `kornews calibrate`), a temperature makes them honest; where it was
+    adapted to another source's topic mix (RUN/adaptation.json, `kornews adapt`), a prior shift re-weights them."""
 
-    def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None, calibration: Calibration | None = None):
+    def __init__(self, featurizer, engine, labels, batch_size=32, hybrid=None, calibration: Calibration | None = None,
+                 prior: PriorShift | None = None):
         self.featurizer, self.engine, self.labels, self.batch_size = featurizer, engine, list(labels), batch_size
-        self.hybrid, self.calibration = hybrid, calibration
+        self.hybrid, self.calibration, self.prior = hybrid, calibration, prior
         self.model_dir = None        # set by `load`: where explanations find the PyTorch weights
         self._fp32 = None            # the fp32 model explanations run, loaded on first use
 
     @classmethod
-    def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True, calibrated=True) -> "Classifier":
+    def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True, calibrated=True,
+             prior=True) -> "Classifier":
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
         (`runtime.threads_for(workers)` when several processes predict side by side); `hybrid=False` ignores
-        a run's hybrid and predicts with the encoder alone; `calibrated=False` ignores its temperature."""
+        a run's hybrid and predicts with the encoder alone; `calibrated=False` ignores its temperature;
+        `prior=False` its prior shift."""
         run_dir, model_dir, config, spec = locate(path)
         clusterer = Clusterer.load(model_dir.parent / rundir.CLUSTERER) if spec.mode_row.clusters else None
         featurizer = Featurizer(spec, backbones.load_tokenizer(model_dir), clusterer)
         labels = LabelMap.from_dict({"id2label": config.id2label}).labels
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
         calibration = Calibration.load(run_dir) if calibrated and run_dir is not None else None
+        shift = PriorShift.load(run_dir, labels) if prior and run_dir is not None else None
         clf = cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion,
-                  calibration)
+                  calibration, shift)
         clf.model_dir = model_dir
         return clf
 
@@ -138,6 +145,7 @@ class Classifier:
         parts = self.hybrid.parts(encoder, texts(df, self.mode)) if self.hybrid else {"fused": encoder}
         raw = parts["fused"]
         final = tempered(raw, self.calibration.temperature) if self.calibration else raw
+        final = self.prior.apply(final) if self.prior else final
         return Scores(final, raw, encoder, parts.get("tfidf"), clusters)
 
     def explain(self, source, k: int = 5) -> list[list[Word]]:

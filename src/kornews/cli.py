@@ -73,6 +73,19 @@ def cmd_calibrate(args):
     calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy)
 
 
+def cmd_adapt(args):
+    from .tasks.adapting import adapt_run, resume_adapt
+    if args.resume:
+        if args.run or args.unlabeled:
+            raise KornewsError("--resume continues an adaptation as it was planned; drop RUN and UNLABELED")
+        resume_adapt(args.resume, progress=not args.quiet)
+        return
+    if not (args.run and args.unlabeled and args.out):
+        raise KornewsError("usage: kornews adapt RUN UNLABELED --out DIR (or --resume DIR)")
+    adapt_run(args.run, args.unlabeled, args.out, method=args.method, per_topic=args.per_topic,
+              min_confidence=args.min_confidence, epochs=args.epochs, encoding=args.encoding, progress=not args.quiet)
+
+
 def cmd_export(args):
     from .tasks.onnx_export import export
     export(args.run, int8=args.int8)
@@ -128,6 +141,11 @@ def _fusion_argument(p):
     from .tfidf import FUSIONS
     p.add_argument("--fusion", default="average", choices=FUSIONS,
                    help="how the two models' probabilities combine (see tfidf.py)")
+
+
+def _method_argument(p, help_text):
+    from .adaptation import METHODS
+    p.add_argument("--method", default="self-train+prior", choices=METHODS, help=help_text)
 
 
 def _engine_argument(p):
@@ -187,6 +205,20 @@ VERBS = {
                       p.add_argument("--encoding"),
                       p.add_argument("--target-accuracy", type=float, default=0.95,
                                      help="the review threshold keeps the most articles at this accuracy"))),
+    "adapt": ("adapt a run to unlabelled articles of another source (a new run directory)", cmd_adapt, lambda p: (
+        p.add_argument("run", nargs="?", help="the run to adapt"),
+        p.add_argument("unlabeled", nargs="?", help="articles of the target source: a file or a dataset (a "
+                                                    "label column there is never read)"),
+        p.add_argument("--out", help="the adapted run directory"),
+        p.add_argument("--resume", metavar="DIR", help="continue an interrupted adaptation"),
+        _method_argument(p, "prior: re-weight for the target's topic mix (seconds); self-train: continue training "
+                            "on the surest target articles; self-train+prior: both (default)"),
+        p.add_argument("--per-topic", type=int, default=1000, help="self-training: pseudo-labels per topic at most"),
+        p.add_argument("--min-confidence", type=float, metavar="P",
+                       help="self-training: pseudo-label only articles this sure (default: the run's review "
+                            "threshold)"),
+        p.add_argument("--epochs", type=int, help="self-training epochs (default: the run's recipe)"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),

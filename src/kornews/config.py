@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .adaptation import METHODS as ADAPT_METHODS
 from .errors import KornewsError
 from .folds import check_val_fraction
 from .modes import mode as mode_row
@@ -39,6 +40,19 @@ class ClustersConfig:
 
 
 @dataclass
+class AdaptConfig:
+    """How a run was adapted to unlabelled articles (`kornews adapt`), and from what; training reads `source` (the
+    run whose weights it continues, head included) and `pseudo` (its pseudo-labelled articles)."""
+    source: str                      # the adapted run
+    unlabeled: str                   # the unlabelled articles (a label column there is never read)
+    method: str = "self-train+prior"
+    per_topic: int = 1000            # self-training: at most this many pseudo-labelled articles per topic
+    min_confidence: float | None = None  # ... whose calibrated top probability reaches this (None: the run's own)
+    pseudo: str | None = None        # the pseudo-labelled articles training adds to the labelled ones
+    encoding: str | None = None      # the unlabelled file's (None: detected)
+
+
+@dataclass
 class TrainConfig:
     # data
     train: str = "knews8"            # named dataset (knews8, ynat) or a file
@@ -58,6 +72,7 @@ class TrainConfig:
     freeze_layers: int = 8           # freeze the bottom N encoder layers too; their output is computed once
     cache_frozen: bool = True        # false: run the frozen layers every step (with their dropout), as modes 4/5 must
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
+    adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
     # optimisation
     epochs: int = 4
     batch_size: int = 16
@@ -138,6 +153,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     except KornewsError as e:
         raise KornewsError(f"config: {e}") from None
     checks = [
+        (cfg.adapt is None or cfg.adapt.method in ADAPT_METHODS,
+         f"adapt.method must be one of {', '.join(ADAPT_METHODS)}, got {cfg.adapt.method if cfg.adapt else None!r}"),
+        (cfg.adapt is None or cfg.adapt.per_topic >= 1,
+         f"adapt.per_topic must be at least 1, got {cfg.adapt.per_topic if cfg.adapt else None}"),
+        (cfg.adapt is None or cfg.adapt.min_confidence is None or 0 <= cfg.adapt.min_confidence < 1,
+         f"adapt.min_confidence must be in [0, 1), got {cfg.adapt.min_confidence if cfg.adapt else None}"),
+        (cfg.adapt is None or cfg.adapt.pseudo is None or not mode_row(cfg.mode).clusters,
+         f"self-training continues modes 1-3, not mode {cfg.mode} (its clusters): adapt it with method prior"),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),

@@ -50,7 +50,7 @@ DATASETS = {
         ids={"train": r"[0-7](0\d\d|1[0-5]\d)", "test": r"[0-7]1[6-9]\d"}),
     "ynat": Dataset(
         "ynat", "KLUE YNAT headlines only, 7 topics", {"train": "train.tsv", "dev": "dev.tsv"},
-        Columns(title="title", body="body", label="label", id="guid"), (2,),
+        Columns(title="title", body="body", label="label", id="guid"), (2, 3, 4, 5),  # pair modes: headlines alone
         "KLUE benchmark, https://github.com/KLUE-benchmark/KLUE", "CC BY-SA 4.0",
         urls={split: "https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/"
                      f"ynat-v1.1_{split}.json" for split in ("train", "dev")},

@@ -77,11 +77,14 @@ def prepare(cfg, clusterer=None) -> Prepared:
         clusterer = clusters.Clusterer(cfg.clusters.k, cfg.clusters.embedder, cfg.seed)
         clusterer.fit(clusters.article_text(tr))
     tr = title_copies(tr, cfg.title_copies, cfg.seed)  # after the clusterer: it learns from whole articles
+    if cfg.adapt is not None and cfg.adapt.pseudo:  # after the split: validation stays labelled articles only
+        tr = pd.concat([tr, read_split(cfg, cfg.adapt.pseudo, "train")], ignore_index=True)
 
-    path = backbones.resolve(cfg.backbone)
+    # an adapted run continues its source run, head included; any other starts from the backbone
+    path = str(Path(cfg.adapt.source) / rundir.MODEL) if cfg.adapt is not None else backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
     model = modeling.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                            spec=spec, seed=cfg.seed)
+                            spec=spec, seed=cfg.seed, keep_head=cfg.adapt is not None)
     try:
         spec.check_positions(modeling.max_positions(model), cfg.backbone)
     except KornewsError as e:
@@ -228,7 +231,8 @@ def _open_run(out: Path, resume: bool):
         ckpt = out / rundir.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
         return torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
-    if out.exists() and any(out.iterdir()):  # every rank checks, so none starts work that rank 0 refuses
+    # every rank checks, so none starts work that rank 0 refuses; `kornews adapt` stages its inputs in adapt/ first
+    if out.exists() and any(p.name != rundir.ADAPT for p in out.iterdir()):
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
     return None
 

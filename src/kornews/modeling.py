@@ -23,9 +23,16 @@ from .modes import cluster_tokens
 from .errors import KornewsError
 
 
-def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, spec=None, seed: int = 0):
-    """A fresh classifier on top of `backbone` (a local dir or a Hub id)."""
+def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, spec=None, seed: int = 0,
+          keep_head: bool = False):
+    """A fresh classifier on top of `backbone` (a local dir or a Hub id); `keep_head`: a classifier's own head is
+    kept, to continue training it (its labels must be `id2label`'s)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
+    if keep_head:
+        own = getattr(AutoConfig.from_pretrained(backbone), "id2label", {})
+        if {int(i): str(n) for i, n in own.items()} != id2label:
+            raise KornewsError(f"{backbone}: its labels {sorted(own.values())} are not the training data's "
+                               f"{sorted(id2label.values())}, so its head cannot be continued")
     try:
         with encode.hf_quiet():  # a classifier backbone's own label count is about to be replaced
             cfg = AutoConfig.from_pretrained(backbone, num_labels=len(id2label), id2label=id2label,
@@ -46,7 +53,7 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
                                                                        ignore_mismatched_sizes=True)
     except OSError as e:
         raise KornewsError(f"backbone {backbone!r} cannot be loaded: {str(e).splitlines()[0]}") from None
-    if any(a.endswith("ForSequenceClassification") for a in cfg.architectures or ()):
+    if not keep_head and any(a.endswith("ForSequenceClassification") for a in cfg.architectures or ()):
         # a classifier as backbone (a finished run, a Hub fine-tune): keep its encoder, never its head, whose
         # rows meant other labels even where the count matches
         _fresh_head(model, seed)

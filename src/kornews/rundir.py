@@ -8,6 +8,8 @@
     RUN/env.json           versions, seed, threads, time, command
     RUN/checkpoint/        last finished epoch's training state, for --resume; removed when training ends
     RUN/predictions.csv    written by `evaluate`; `report` rebuilds report.md/json and plots/ from it
+    RUN/adaptation.json    the prior correction of an adapted run (`kornews adapt`)
+    RUN/adapt/             what `kornews adapt` worked from: the plan, the source run's probabilities, pseudo-labels
 """
 import csv
 import io
@@ -25,7 +27,7 @@ from .errors import KornewsError
 
 CONFIG, MODEL, CLUSTERER, METRICS, FINAL, ENV, CHECKPOINT = (
     "config.yaml", "model", "clusterer", "metrics.jsonl", "final.json", "env.json", "checkpoint")
-PREDICTIONS, PLOTS = "predictions.csv", "plots"
+PREDICTIONS, PLOTS, ADAPT = "predictions.csv", "plots", "adapt"
 
 
 def require(run, *names) -> Path:

@@ -29,10 +29,13 @@ def data_info(source, *, mode: int | None = None, columns=None, encoding=None) -
 def _richest_mode(source, columns, encoding) -> int:
     for mode in (3, 2, 1):
         try:
-            articles.read(source, mode=mode, columns=columns, labeled=False, encoding=encoding, quiet=True)
-            return mode
+            found = articles.read(source, mode=mode, columns=columns, labeled=False, encoding=encoding,
+                                  quiet=True).columns
         except KornewsError as e:
             last = e
+            continue
+        if mode != 3 or {"title", "body"} <= set(found):  # a pair mode reads a lone column too: not the richest
+            return mode
     raise last
 
 

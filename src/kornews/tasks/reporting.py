@@ -2,6 +2,7 @@
 import pandas as pd
 
 from .. import calibration, rundir
+from ..adaptation import PriorShift
 from ..errors import KornewsError
 from ..files import atomic_write_text
 from ..labels import LabelMap
@@ -24,8 +25,9 @@ def build_report(run, source: str | None = None) -> dict:
         metrics["parts"] = {name: {k: v for k, v in compute(preds["label"], preds[f"pred_{name}"], labels).items()
                                    if k in ("accuracy", "macro")} for name in parts}
     probs = preds[[f"p_{name}" for name in labels]].astype(float).to_numpy()
-    fitted = calibration.Calibration.load(run)
-    raw = calibration.tempered(probs, 1 / fitted.temperature) if fitted else probs  # the saved p_ are tempered
+    fitted, shift = calibration.Calibration.load(run), PriorShift.load(run, labels)
+    raw = shift.undo(probs) if shift else probs  # the saved p_ are tempered, then shifted where the run was adapted
+    raw = calibration.tempered(raw, 1 / fitted.temperature) if fitted else raw
     metrics["confidence"] = calibration.confidence_report(raw, probs, LabelMap(labels).encode(preds["label"]), fitted)
     folder = run / rundir.PLOTS
     plot_reliability(metrics["confidence"], folder / "reliability.png")

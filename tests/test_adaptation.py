@@ -1,0 +1,66 @@
+"""adaptation: EM priors, the prior shift, pseudo-label picks, adaptation.json."""
+import json
+
+import numpy as np
+import pytest
+
+from kornews import adaptation
+from kornews.errors import KornewsError
+
+
+def posteriors(prior: np.ndarray, n: int, seed: int):
+    """Articles drawn with topic shares `prior` from three 1-D Gaussians, and their exact posteriors under a
+    uniform training prior: what a perfectly calibrated model trained on balanced data would say."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(prior), size=n, p=prior)
+    x = rng.normal(loc=y * 1.5, scale=1.0)
+    likelihood = np.exp(-0.5 * (x[:, None] - np.arange(len(prior))[None, :] * 1.5) ** 2)
+    return likelihood / likelihood.sum(1, keepdims=True), y
+
+
+def test_em_recovers_the_target_mix_and_the_shift_helps():
+    uniform, true = np.full(3, 1 / 3), np.array([0.7, 0.2, 0.1])
+    probs, y = posteriors(true, 20000, seed=0)
+    found, iterations = adaptation.em_priors(probs, uniform)
+    np.testing.assert_allclose(found, true, atol=0.02)
+    assert 1 < iterations < adaptation.EM_MAX_ITER
+    shifted = adaptation.shift(probs, uniform, found)
+    assert (shifted.argmax(1) == y).mean() > (probs.argmax(1) == y).mean() + 0.02
+    np.testing.assert_allclose(shifted.sum(1), 1.0)
+    # with the training prior as the target nothing moves, and a shift undoes exactly
+    np.testing.assert_allclose(adaptation.shift(probs, uniform, uniform), probs)
+    np.testing.assert_allclose(adaptation.shift(shifted, found, uniform), probs, atol=1e-12)
+
+
+def test_pseudo_labels_take_the_surest_per_topic_above_the_threshold():
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.95, 0.05], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
+    assert adaptation.pseudo_labels(probs, per_topic=2).tolist() == [0, 2, 3, 4]
+    assert adaptation.pseudo_labels(probs, per_topic=5, min_confidence=0.7).tolist() == [0, 2, 3, 5]
+    assert adaptation.pseudo_labels(probs, per_topic=5, min_confidence=0.99).tolist() == []
+    with pytest.raises(KornewsError, match="per_topic must be at least 1"):
+        adaptation.pseudo_labels(probs, per_topic=0)
+
+
+def test_fit_shift_floors_an_absent_topic_and_saves(tmp_path):
+    probs = np.tile([[0.5, 0.5, 0.0]], (10, 1))
+    shift = adaptation.fit_shift(probs, [1, 1, 1], ["a", "b", "c"], "x.csv (10 articles)")
+    assert shift.target[2] == pytest.approx(adaptation.PRIOR_FLOOR, rel=0.01) and sum(shift.target) == pytest.approx(1)
+    assert shift.source == [pytest.approx(1 / 3, abs=1e-6)] * 3
+    shift.save(tmp_path)
+    assert adaptation.PriorShift.load(tmp_path, ["a", "b", "c"]) == shift
+    assert adaptation.PriorShift.load(tmp_path / "none") is None
+    with pytest.raises(KornewsError, match=r"fitted for the labels \['a', 'b', 'c'\], the model has \['a', 'b', 'd'\]"):
+        adaptation.PriorShift.load(tmp_path, ["a", "b", "d"])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "damaged prior correction"),
+    (json.dumps({"labels": ["a", "b"], "source": [0.5, 0.5], "target": [1.0], "fitted_on": "x", "n": 1,
+                 "iterations": 1}), "target prior must be 2 non-negative numbers"),
+    (json.dumps({"labels": ["a", "b"], "source": [1.0, 0.0], "target": [0.5, 0.5], "fitted_on": "x", "n": 1,
+                 "iterations": 1}), "training prior gives a topic no weight"),
+])
+def test_a_damaged_adaptation_file_is_one_clear_error(tmp_path, content, message):
+    (tmp_path / adaptation.FILE).write_text(content)
+    with pytest.raises(KornewsError, match=message):
+        adaptation.PriorShift.load(tmp_path)
