@@ -8,6 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
+# knews8 topic → YNAT topic (YNAT has no separate entertainment: 생활문화 covers culture and entertainment)
+TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
+           "international": "세계", "sport": "스포츠", "politics": "정치"}
 
 
 def measured(cmd: list[str], log: Path | None = None) -> tuple[float, float]:
@@ -80,3 +83,11 @@ def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
         pred = [to[x] for x in pred] if to else pred
         out[name] = (accuracy_score(truth, pred), f1_score(truth, pred, average="macro"))
     return out
+
+
+def mapped_scores(probs, labels, truth, to=None) -> tuple[float, float]:
+    """(accuracy, macro-F1) of the top topics of `probs`, mapped through `to` first (cross-source)."""
+    from sklearn.metrics import accuracy_score, f1_score
+    pred = [labels[i] for i in probs.argmax(1)]
+    pred = [to[x] for x in pred] if to else pred
+    return accuracy_score(truth, pred), f1_score(truth, pred, average="macro")

@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_section  # noqa: E402
+from common import TO_YNAT, machine, table, write_section  # noqa: E402
 
-TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
-           "international": "세계", "sport": "스포츠", "politics": "정치"}
 
 
 def collapse(probs: np.ndarray, labels: list[str], to: dict) -> tuple[np.ndarray, list[str]]:

@@ -26,11 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, hybrid_scores, kornews, machine, measured, table, write_section  # noqa: E402
+from common import (ROOT, TO_YNAT, hybrid_scores, kornews, machine, mapped_scores, measured, table,  # noqa: E402
+                    write_section)
 
-# knews8 topic → YNAT topic (YNAT has no separate entertainment: 생활문화 covers culture and entertainment)
-TO_YNAT = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
-           "international": "세계", "sport": "스포츠", "politics": "정치"}
 
 
 def knews8_all():
@@ -82,13 +80,6 @@ def train_knews8(run: Path, overrides, log: Path) -> Path:
         measured(kornews("train", str(ROOT / "recipes" / "knews8.yaml"), "--quiet", "--out", str(run), "--test=null",
                          *overrides), log=log)
     return run
-
-
-def mapped_scores(probs, labels, truth, to=None) -> tuple[float, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-    pred = [labels[i] for i in probs.argmax(1)]
-    pred = [to[x] for x in pred] if to else pred
-    return accuracy_score(truth, pred), f1_score(truth, pred, average="macro")
 
 
 def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str, seeds=()) -> tuple[list, list]:

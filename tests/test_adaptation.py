@@ -64,3 +64,28 @@ def test_a_damaged_adaptation_file_is_one_clear_error(tmp_path, content, message
     (tmp_path / adaptation.FILE).write_text(content)
     with pytest.raises(KornewsError, match=message):
         adaptation.PriorShift.load(tmp_path)
+
+
+def test_neighbours_are_the_most_similar_others_chunk_by_chunk():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 4))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    graph = adaptation.neighbours(vectors, 3, chunk=7)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    expected = np.argsort(-sims, axis=1)[:, :3]
+    assert (np.sort(graph, 1) == np.sort(expected, 1)).all() and (graph != np.arange(50)[:, None]).all()
+    with pytest.raises(KornewsError, match=r"k must be in \[1, 49\] for 50 articles, got 50"):
+        adaptation.neighbours(vectors, 50)
+
+
+def test_spreading_pulls_an_article_towards_its_neighbours():
+    # two groups of three; article 2 is unsure and leans the wrong way, its neighbours are sure
+    probs = np.array([[0.9, 0.1], [0.95, 0.05], [0.45, 0.55], [0.1, 0.9], [0.05, 0.95], [0.2, 0.8]])
+    graph = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]])
+    spread = adaptation.spread(probs, graph)
+    assert spread.argmax(1).tolist() == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_allclose(spread.sum(1), 1.0)
+    np.testing.assert_allclose(adaptation.spread(probs, graph, alpha=0.0), probs)
+    with pytest.raises(KornewsError, match=r"spreading weight must be in \[0, 1\), got 1.0"):
+        adaptation.spread(probs, graph, alpha=1.0)

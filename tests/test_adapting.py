@@ -33,7 +33,8 @@ def headlines(tmp_path_factory, slices):
 @pytest.fixture(scope="module")
 def self_trained(tiny_run, headlines, tmp_path_factory):
     out = tmp_path_factory.mktemp("adapted") / "run"
-    summary = adapt_run(tiny_run, headlines, out, per_topic=3, epochs=1, **QUIET)
+    summary = adapt_run(tiny_run, headlines, out, method="self-train+prior", per_topic=3, neighbours=5, epochs=1,
+                        **QUIET)
     return out, summary
 
 
@@ -63,6 +64,11 @@ def test_self_training_continues_the_run_on_pseudo_labels(self_trained, tiny_run
     cfg = rundir.read_config(out)
     assert cfg.adapt.method == "self-train+prior" and cfg.adapt.pseudo == str((out / "adapt" / "pseudo.csv").resolve())
     assert cfg.epochs == 1 and (out / rundir.FINAL).is_file() and (out / "calibration.json").is_file()
+    assert cfg.lr == rundir.read_config(tiny_run).lr * adapting.LR_SHARE and cfg.adapt.neighbours == 5
+    # the picks came from the spread probabilities, each the top topic there
+    spread = np.load(out / "adapt" / adapting.SPREAD_PROBS)
+    source = np.load(out / "adapt" / adapting.SOURCE_PROBS)
+    assert spread.shape == source.shape and not np.allclose(spread, source)
     pseudo = pd.read_csv(out / "adapt" / "pseudo.csv", dtype=str, keep_default_na=False)
     labels = Classifier.load(tiny_run).labels
     assert set(pseudo["category"]) <= set(labels) and pseudo["category"].value_counts().max() <= 3

@@ -32,6 +32,15 @@ def test_read_only_needs_the_mode_columns(tmp_path):
     assert "label" not in df
 
 
+def test_a_pair_mode_reads_headlines_alone_with_one_warning(tmp_path, caplog):
+    path = write(tmp_path / "h.csv", 'headline,label\n"한은, 기준금리 동결",economy\n,economy\n')
+    with caplog.at_level(logging.WARNING, logger="kornews.articles"):
+        reading = articles.read(path, mode=3)
+    assert reading.frame.title.tolist() == ["한은, 기준금리 동결"] and reading.frame.body.tolist() == [""]
+    assert caplog.messages == [f"{path}: no body column ('cleanBody' or an alias); reading the title alone",
+                               f"{path}: skipped 1 of 2 rows with empty headline (first row 2)"]
+
+
 def test_read_cluster_column_is_int(tmp_path):
     path = write(tmp_path / "c.csv", "title,cleanBody,category,cluster\n가,본,a,3\n나,문,b,0\n")
     assert read(path, mode=4).cluster.tolist() == [3, 0]

@@ -48,6 +48,9 @@ def test_read_named_slices(small_home):
     assert len(knews) == 40 and knews.label.value_counts().eq(5).all()
     ynat = articles.read("ynat:dev", mode=2).frame
     assert len(ynat) == 30 and ynat.id[0] == "ynat-v1_dev_00000"
+    headlines = articles.read("ynat:dev", mode=3, quiet=True)  # a title+body run reads the headlines alone
+    assert headlines.columns == {"title": "title", "label": "label", "id": "guid"}
+    assert headlines.frame.title.tolist() == ynat.title.tolist() and (headlines.frame.body == "").all()
 
 
 def test_bad_unknown_dataset_name(small_home):

