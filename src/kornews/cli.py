@@ -217,8 +217,8 @@ VERBS = {
                             "self-train+prior: both"),
         p.add_argument("--per-topic", type=int, default=1000, help="self-training: pseudo-labels per topic at most"),
         p.add_argument("--min-confidence", type=float, metavar="P",
-                       help="self-training: pseudo-label only articles this sure (default: the run's review "
-                            "threshold)"),
+                       help="self-training: pseudo-label only articles this sure (default: none after spreading, "
+                            "else the run's review threshold)"),
         p.add_argument("--neighbours", type=int, default=30,
                        help="self-training: spread the run's probabilities over each article's K nearest "
                             "(me5-small) before picking; 0: no spreading"),

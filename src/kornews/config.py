@@ -47,7 +47,8 @@ class AdaptConfig:
     unlabeled: str                   # the unlabelled articles (a label column there is never read)
     method: str = "self-train"
     per_topic: int = 1000            # self-training: at most this many pseudo-labelled articles per topic
-    min_confidence: float | None = None  # ... whose calibrated top probability reaches this (None: the run's own)
+    # ... whose top probability reaches this (None: 0 after spreading, else the run's review threshold)
+    min_confidence: float | None = None
     neighbours: int = 30             # label spreading over each article's k nearest (me5-small); 0: none
     pseudo: str | None = None        # the pseudo-labelled articles training adds to the labelled ones
     encoding: str | None = None      # the unlabelled file's (None: detected)

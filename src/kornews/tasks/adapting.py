@@ -32,8 +32,8 @@ from .training import train_run
 
 SUMMARY = "summary.json"
 SOURCE_PROBS, SPREAD_PROBS, RUN_PROBS, PSEUDO = "source-probs.npy", "spread-probs.npy", "run-probs.npy", "pseudo.csv"
-# continuing a trained run: at the recipe's own rate (2e-4) the first of 3 epochs was the best by validation loss,
-# and knews8 validation loss still rose 0.44 → 0.83 (bench/runs/adapt, first try); so fewer epochs, a gentler rate
+# continuing a trained run at the recipe's own rate (2e-4) for its 4 epochs, the first was the best by validation
+# loss and that still rose 0.44 → 0.83 (docs/benchmarks.md, adapting: first tries); so fewer epochs, a gentler rate
 EPOCHS, LR_SHARE = 2, 0.25
 NEIGHBOUR_EMBEDDER = "me5-small-bf16"  # the backbone's pretrained sentence view, unaffected by the run's training
 # what a prior-corrected copy takes from its source run (the model is unchanged, so an exported graph still fits)
@@ -80,23 +80,26 @@ def _adapt(out: Path, progress: bool, log) -> dict:
     where = f"{plan.unlabeled} ({len(target)} articles, unlabelled)"
     log(f"adapt: {len(target)} unlabelled articles from {plan.unlabeled}; method {plan.method}")
     probs = _cached(work / SOURCE_PROBS, lambda: teacher.scores(target, progress=progress).probs)
-    shift = adaptation.fit_shift(probs, training_prior(rundir.read_config(plan.source), teacher.labels, log),
-                                 teacher.labels, where)
-    log("adapt: target topic mix " + _mix(shift))
     summary = {"method": plan.method, "source": plan.source, "unlabeled": plan.unlabeled, "articles": len(target)}
+    shift = None
     if plan.method == "prior":
+        shift = adaptation.fit_shift(probs, training_prior(rundir.read_config(plan.source), teacher.labels, log),
+                                     teacher.labels, where)
+        log("adapt: target topic mix " + _mix(shift))
         _copy_run(Path(plan.source), out, cfg)
         shift.save(out)
     else:
-        threshold = plan.min_confidence
-        if threshold is None:  # the source run's review threshold: what kept 95% accuracy on its validation split
-            threshold = teacher.calibration.min_confidence if teacher.calibration else None
-        threshold = threshold or 0.0
-        # picked on the source run's own probabilities: the EM mix can starve a topic the run confuses (on YNAT
-        # train it put 사회 at 2% against 11% true, and the shifted picks held no society article at all)
-        spread = probs
+        # picked on the run's own (or spread) probabilities, never EM-shifted ones: the EM mix can starve a topic
+        # the run confuses (on YNAT train it put 사회 at 2% against 11% true, and shifted picks held no society)
+        spread, threshold = probs, plan.min_confidence
         if plan.neighbours:
             spread = _cached(work / SPREAD_PROBS, lambda: _spread(target, probs, plan.neighbours, progress, log))
+            # spread probabilities are flatter (median top 0.47 against 0.85 on YNAT dev): the rank per topic picks,
+            # and the calibrated threshold would starve whole topics (no politics or society at all, measured)
+            threshold = 0.0 if threshold is None else threshold
+        elif threshold is None:  # the source run's review threshold: what kept 95% accuracy on its validation split
+            threshold = teacher.calibration.min_confidence if teacher.calibration else 0.0
+        threshold = threshold or 0.0
         pseudo = _pseudo_file(work, target, spread, teacher, plan.per_topic, threshold, cfg.columns)
         summary.update(min_confidence=threshold, pseudo=pseudo)
         log(f"adapt: {sum(pseudo.values())} pseudo-labelled articles (per topic at most {plan.per_topic}, top "
@@ -113,7 +116,7 @@ def _adapt(out: Path, progress: bool, log) -> dict:
             shift = adaptation.fit_shift(run_probs, training_prior(cfg, student.labels, log), student.labels, where)
             log("adapt: the adapted run's target topic mix " + _mix(shift))
             shift.save(out)
-    if plan.method != "self-train":
+    if shift is not None:
         summary["target_prior"] = dict(zip(shift.labels, shift.target))
     card.write(out)
     summary["seconds"] = round(time.time() - started, 1)
