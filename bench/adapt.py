@@ -126,7 +126,7 @@ def main():
     options = " ".join(extra) or "its defaults"
     text = "\n".join([
         "## Adapting to another source without its labels", "",
-        f"`python bench/adapt.py --run RUN {' '.join(extra)}`".replace(" `", "`") + " on the run `kornews demo` "
+        f"`python bench/adapt.py {' '.join(sys.argv[1:])}` on the run `kornews demo` "
         f"left — {machine()}, {time.strftime('%Y-%m-%d')}; `kornews adapt` with {options}; "
         f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
         table(header, rows), "",

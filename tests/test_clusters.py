@@ -118,7 +118,7 @@ def test_bad_k(k):
 def test_unknown_embedder_without_sentence_transformers(monkeypatch, cluster_home):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails even where it is installed
     with pytest.raises(KornewsError, match=r"embedder 'org/some-model' needs `pip install sentence-transformers` "
-                                           r"and the Hub \(built-in embedders: use, me5-small\)"):
+                                           r"and the Hub \(built-in embedders: use, me5-small, me5-small-bf16\)"):
         clusters.embed(["기사"], "org/some-model")
 
 

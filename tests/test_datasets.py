@@ -79,5 +79,5 @@ def test_bad_data_home_env_not_a_directory(tmp_path, monkeypatch):
 
 def test_bad_mode_not_supported_by_dataset(small_home):
     with pytest.raises(KornewsError, match=err(
-            "ynat (KLUE YNAT headlines only, 7 topics) has no input for mode 1; use mode 2")):
+            "ynat (KLUE YNAT headlines only, 7 topics) has no input for mode 1; use mode 2, 3, 4 or 5")):
         articles.read("ynat:dev", mode=1)

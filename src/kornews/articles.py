@@ -62,7 +62,8 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     if dataset is not None:
         if row.number not in dataset.modes:
             raise KornewsError(f"{dataset.name} ({dataset.description}) has no input for mode {row.number}; "
-                               f"use mode {' or '.join(map(str, dataset.modes))}")
+                               f"use mode {', '.join(map(str, dataset.modes[:-1])) + ' or ' * (len(dataset.modes) > 1)}"
+                               f"{dataset.modes[-1]}")
         columns = columns or dataset.columns
     name = df.attrs.get("source", "<table>")
     found = detect_columns(df.columns, columns or Columns())
