@@ -61,9 +61,10 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     df, dataset = _table(source, split, encoding, row.fields[-1], columns)
     if dataset is not None:
         if row.number not in dataset.modes:
+            *others, last = map(str, dataset.modes)
+            listed = f"{', '.join(others)} or {last}" if others else last
             raise KornewsError(f"{dataset.name} ({dataset.description}) has no input for mode {row.number}; "
-                               f"use mode {', '.join(map(str, dataset.modes[:-1])) + ' or ' * (len(dataset.modes) > 1)}"
-                               f"{dataset.modes[-1]}")
+                               f"use mode {listed}")
         columns = columns or dataset.columns
     name = df.attrs.get("source", "<table>")
     found = detect_columns(df.columns, columns or Columns())
