@@ -102,10 +102,10 @@ def _adaptation(run: Path, cfg) -> list[str]:
     if plan.pseudo:
         spread = (f"spread over each article's {plan.neighbours} nearest neighbours (me5-small sentence embeddings)"
                   if plan.neighbours else "as the source run gave them")
+        floor = f" and a top probability of at least {plan.min_confidence:.4f}" if plan.min_confidence else ""
         lines.append(f"Self-training continued that run on its labelled data plus at most {plan.per_topic} "
-                     f"pseudo-labelled articles per topic, the surest by its probabilities {spread}, with a top "
-                     f"probability of at least {plan.min_confidence:.4f} (`adapt/pseudo.csv`); its labelled "
-                     "validation split chose the epoch.")
+                     f"pseudo-labelled articles per topic, the surest by its probabilities {spread}{floor} "
+                     "(`adapt/pseudo.csv`); its labelled validation split chose the epoch.")
     shift = PriorShift.load(run)
     if shift is not None:
         mix = ", ".join(f"{label} {t:.1%}" for label, t in zip(shift.labels, shift.target))
