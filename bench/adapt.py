@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TO_YNAT, kornews, machine, mapped_scores, measured, table, write_section  # noqa: E402
+from common import TO_YNAT, kornews, machine, mapped_scores, measured, publish, table  # noqa: E402
 
 
 def unlabeled(split: str, path: Path) -> pd.DataFrame:
@@ -136,8 +136,7 @@ def main():
         "earlier invocation are reused with the seconds and peak memory measured then. A prior shift is the "
         "target's topic mix: on knews8 test (balanced, with entertainment) it is the wrong mix, hence the last "
         "column, the same model without it."])
-    print(text)
-    write_section(args.section, text)
+    publish(args.section, text)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import machine, table, write_section  # noqa: E402
+from common import machine, publish, table  # noqa: E402
 
 from kornews import articles, clusters  # noqa: E402
 
@@ -65,8 +65,7 @@ def main():
         " Purity: share of articles in their cluster's majority topic; NMI and ARI against the 8 topics"
         " (scikit-learn). Throughput: distinct texts of train and test embedded with the cache bypassed, in"
         " batches of 32; `load s` is the model load (the first call), not counted in the rate."])
-    print(text)
-    write_section("clusters", text)
+    publish("clusters", text)
 
 
 SCORES = ["embedder", "k", "train purity", "train NMI", "train ARI", "test purity", "test NMI", "test ARI", "fit s"]

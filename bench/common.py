@@ -50,6 +50,12 @@ def write_section(name: str, text: str, path: Path = DOC) -> None:
     path.write_text(doc, encoding="utf-8")
 
 
+def publish(name: str, text: str, path: Path = DOC) -> None:
+    """Print a benchmark's section and put it into docs/benchmarks.md (or `path`): every bench ends this way."""
+    print(text)
+    write_section(name, text, path)
+
+
 def machine() -> str:
     import platform
     import torch

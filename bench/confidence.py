@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TO_YNAT, machine, table, write_section  # noqa: E402
+from common import TO_YNAT, machine, publish, table  # noqa: E402
 
 
 
@@ -71,8 +71,7 @@ def main():
         "Kept: the largest share of articles, surest first, whose accuracy reaches the target, and the threshold on "
         "the calibrated top probability that keeps them (chosen here on the evaluated set itself, to show what a "
         "threshold can buy; `kornews calibrate` chooses the run's default on validation)."])
-    print(text)
-    write_section("confidence", text)
+    publish("confidence", text)
 
 
 if __name__ == "__main__":

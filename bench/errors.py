@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import table, write_section  # noqa: E402
+from common import publish, table  # noqa: E402
 
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
@@ -52,8 +52,7 @@ def main():
         f" two would score {1 - (~ft_ok & ~tf_ok).mean():.4f}. {duplicates} The articles both get wrong, and what"
         " each said:", "",
         table(["label", "fine-tuned", "TF-IDF", "title"], listing)])
-    print(text)
-    write_section("knews8-errors", text)
+    publish("knews8-errors", text)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_section  # noqa: E402
+from common import machine, publish, table  # noqa: E402
 
 
 def deleted(text: str, words) -> str:
@@ -76,8 +76,7 @@ def main():
         f"{cost:.1f} s against a plain prediction "
         f"{plain:.1f} s for the same articles in this process: **{cost / plain:.1f}×** (explanations run the fp32 "
         "PyTorch model one article at a time; predictions the fastest engine in batches)."])
-    print(text)
-    write_section("explain", text)
+    publish("explain", text)
 
 
 if __name__ == "__main__":

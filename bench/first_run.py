@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, table, write_section  # noqa: E402
+from common import ROOT, machine, publish, table  # noqa: E402
 
 
 def timed(cmd, cwd, env, log) -> float:
@@ -68,8 +68,7 @@ def main():
         f"`python bench/first_run.py` — {machine()}, {time.strftime('%Y-%m-%d')}; empty KORNEWS_HOME (backbone "
         f"built in the demo), pip cache as the machine had it. Demo test accuracy {report['accuracy']:.4f}.", "",
         table(["step", "seconds"], rows)])
-    print(text)
-    write_section("first-run", text)
+    publish("first-run", text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import kornews, machine, measured, table, write_section  # noqa: E402
+from common import kornews, machine, measured, publish, table  # noqa: E402
 
 HEAD256 = {"max_len": 256, "long_strategy": "head"}
 
@@ -143,8 +143,7 @@ def main():
         f"int8 agreement {exported['int8']['agreement']:.3f}, largest difference "
         f"{exported['int8']['max_prob_diff']:.1e}, file {exported['int8']['bytes'] / 2**20:.0f} MiB "
         f"(fp32 {exported['fp32']['bytes'] / 2**20:.0f} MiB)."])
-    print(text)
-    write_section("inference", text)
+    publish("inference", text)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
+from common import ROOT, kornews, machine, measured, publish, table  # noqa: E402
 
 from kornews import articles, tfidf  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
@@ -66,8 +66,7 @@ def main():
         " process's maximum RSS; the run directory is measured after `kornews evaluate` (model, tokenizer, predictions,"
         " report, plots). Test accuracy per epoch shows time-to-accuracy; the kept model is the epoch with the"
         " lowest validation loss (10% of train, stratified), never chosen on test."])
-    print(text)
-    write_section(args.section, text)
+    publish(args.section, text)
 
 
 RECIPE = ROOT / "recipes" / "knews8.yaml"

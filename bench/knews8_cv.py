@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, TO_YNAT, hybrid_scores, kornews, machine, mapped_scores, measured, table,  # noqa: E402
-                    write_section)
+from common import (ROOT, TO_YNAT, hybrid_scores, kornews, machine, mapped_scores, measured, publish,  # noqa: E402
+                    table)
 
 
 
@@ -196,8 +196,7 @@ def main():
               "entertain→생활문화, international→세계, sport→스포츠, politics→정치:", "",
               table(["model", "YNAT dev accuracy", "YNAT dev macro-F1", "knews8 test accuracy"], cross_rows)]
     text = "\n".join(parts)
-    print(text)
-    write_section(args.section, text)
+    publish(args.section, text)
 
 
 if __name__ == "__main__":

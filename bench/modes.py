@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import ROOT, kornews, machine, measured, table, write_section  # noqa: E402
+from common import ROOT, kornews, machine, measured, publish, table  # noqa: E402
 
 HEADER = ["mode", "k", "test acc (best val epoch)", "macro-F1", "test acc per epoch", "train s"]
 
@@ -77,8 +77,7 @@ def main():
         " the frozen bottom layers every step (with dropout); plain mode 3 computes them once without dropout, so"
         " '3 (frozen layers live)' (`--cache_frozen=false`) is the like-for-like control. Rows marked reused come"
         " from an earlier call with the same arguments (`--reuse`), timed then."])
-    print(text)
-    write_section("modes", text)
+    publish("modes", text)
 
 
 if __name__ == "__main__":

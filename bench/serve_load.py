@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, kornews, machine, table, write_section  # noqa: E402
+from common import ROOT, kornews, machine, publish, table  # noqa: E402
 
 SERVERS = {"batching (default: --max-batch 32 --wait-ms 5)": ["--max-batch", "32", "--wait-ms", "5"],
            "naive (--max-batch 1: one request per model call)": ["--max-batch", "1", "--wait-ms", "0"]}
@@ -129,8 +129,7 @@ def main():
     text = (f"### Load: {args.clients} concurrent clients, {args.seconds:g} s per row\n\n"
             f"Command: `{command}` (run: `{Path(args.run).name}`, {time.strftime('%Y-%m-%d')}; {machine()}; "
             "clients and server share the machine)\n\n" + table(header, rows) + "\n")
-    print(text)
-    write_section(args.section, text, ROOT / "docs" / "serving.md")
+    publish(args.section, text, ROOT / "docs" / "serving.md")
 
 
 if __name__ == "__main__":

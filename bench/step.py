@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, write_section  # noqa: E402
+from common import machine, publish, table  # noqa: E402
 
 VARIANTS = [  # name, tune_malloc, attention dropout, precision
     ("baseline: glibc defaults, attention dropout 0.1, fp32", False, 0.1, "fp32"),
@@ -87,8 +87,7 @@ def main():
         "Median of the steps after a warm-up, each variant in a fresh process. Raising glibc's malloc thresholds"
         " (so large tensors are not page-faulted in again each step) made no difference here, so kornews leaves"
         " malloc alone; attention dropout 0 lets attention run fused, and bf16 uses the CPU's AMX units."])
-    print(text)
-    write_section("step", text)
+    publish("step", text)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
-from common import ROOT, hybrid_scores, kornews, machine, measured, table, write_section  # noqa: E402
+from common import ROOT, hybrid_scores, kornews, machine, measured, publish, table  # noqa: E402
 
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
@@ -79,8 +79,7 @@ def main():
         "Dev macro-F1 is the KLUE metric. The published numbers come from the KLUE paper (GPU training of much larger"
         " models on all 45,678 training headlines; 747 of them are missing here). The kept model is the epoch with"
         " the lowest validation loss (a stratified 10% of train), never chosen on dev. Data: KLUE, CC BY-SA 4.0."])
-    print(text)
-    write_section(args.section, text)
+    publish(args.section, text)
 
 
 if __name__ == "__main__":
