@@ -55,7 +55,7 @@ def render(run) -> str:
              f"{cfg.patience} without improvement), {cfg.schedule} decay after {cfg.warmup_ratio:.0%} warmup, "
              f"gradient clipping {cfg.clip:g}, bottom {cfg.freeze_layers} layers frozen"
              + (f", fusion with TF-IDF: {cfg.fusion}" if cfg.fusion else "") + ". The whole recipe: `config.yaml`.",
-             *_adaptation(run, cfg), "", "## Evaluation", ""]
+             *_adaptation(run, cfg), *_distillation(cfg), "", "## Evaluation", ""]
     if final:
         lines.append(f"- validation (the kept epoch {final.get('best_epoch')}): accuracy {final['val_acc']:.4f}")
     if report:
@@ -112,6 +112,20 @@ def _adaptation(run: Path, cfg) -> list[str]:
         lines.append(f"Prior correction: probabilities are re-weighted from the training topic mix to the one EM "
                      f"estimated on {shift.fitted_on}: {mix}.")
     return lines
+
+
+def _distillation(cfg) -> list[str]:
+    """The card's account of `kornews distill`: the teacher, the student's depth, its targets."""
+    if cfg.distill is None:
+        return []
+    plan = cfg.distill
+    extra = f" plus the unlabelled articles `{plan.unlabeled}`" if plan.unlabeled else ""
+    return ["", "## Distillation", "",
+            f"A {plan.layers}-layer student of the run `{plan.teacher}`, whose layers it starts from (evenly spaced, "
+            f"the top one kept). It was trained on that run's training part{extra}: {plan.alpha:g} of the loss is "
+            f"the divergence from the teacher's probabilities at temperature {plan.temperature:g}, "
+            f"{1 - plan.alpha:g} the cross-entropy on the labels. Its own validation split chose the epoch and "
+            "fitted its temperature."]
 
 
 def _mode_text(mode: int) -> str:

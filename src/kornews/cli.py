@@ -87,6 +87,15 @@ def cmd_adapt(args):
               encoding=args.encoding, progress=not args.quiet)
 
 
+def cmd_distill(args):
+    from .tasks.distilling import distill_run
+    final = distill_run(args.teacher, args.out, layers=args.layers, unlabeled=args.unlabeled, max_len=args.max_len,
+                        epochs=args.epochs, lr=args.lr, alpha=args.alpha, temperature=args.temperature,
+                        encoding=args.encoding, progress=not args.quiet)
+    print(f"run: {args.out}")
+    print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
+
+
 def cmd_export(args):
     from .tasks.onnx_export import export
     export(args.run, int8=args.int8)
@@ -224,6 +233,20 @@ VERBS = {
                             "(me5-small) before picking; 0: no spreading"),
         p.add_argument("--epochs", type=int, help="self-training epochs (default: 2, or fewer if the recipe has)"),
         p.add_argument("--lr", type=float, help="self-training learning rate (default: a quarter of the recipe's)"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
+    "distill": ("a faster student with fewer layers, trained on a run's probabilities (a new run directory; "
+                "continue an interrupted one with kornews train --resume DIR)", cmd_distill, lambda p: (
+        p.add_argument("teacher", help="the run to distil"),
+        p.add_argument("--out", required=True, help="the student run directory"),
+        p.add_argument("--layers", type=int, default=4, help="the student's encoder layers (default 4)"),
+        p.add_argument("--unlabeled", metavar="FILE",
+                       help="more articles (a file or a dataset) the teacher labels for the student; a label "
+                            "column there is never read"),
+        p.add_argument("--max-len", type=int, help="the student's input length (default: the teacher's)"),
+        p.add_argument("--epochs", type=int, help="default: the teacher's recipe's"),
+        p.add_argument("--lr", type=float, help="default: half the teacher's recipe's"),
+        p.add_argument("--alpha", type=float, help="weight of the teacher's probabilities in the loss (default 0.9)"),
+        p.add_argument("--temperature", type=float, help="softening of both sides' logits (default 2)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),

@@ -55,6 +55,18 @@ class AdaptConfig:
 
 
 @dataclass
+class DistillConfig:
+    """How a student run is distilled from a teacher run (`kornews distill`): fewer layers, initialised from the
+    teacher's, trained on its softened probabilities (and the labels where known)."""
+    teacher: str                     # the teacher run directory
+    layers: int = 4                  # the student's encoder layers, taken evenly from the teacher's (top one kept)
+    unlabeled: str | None = None     # more articles the teacher labels softly (a label column there is never read)
+    alpha: float = 0.9               # weight of the teacher's probabilities in the loss; 1 - alpha on the labels
+    temperature: float = 2.0         # both sides' logits are divided by it before they are compared
+    encoding: str | None = None      # the unlabelled file's (None: detected)
+
+
+@dataclass
 class TrainConfig:
     # data
     train: str = "knews8"            # named dataset (knews8, ynat) or a file
@@ -75,6 +87,7 @@ class TrainConfig:
     cache_frozen: bool = True        # false: run the frozen layers every step (with their dropout), as modes 4/5 must
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
+    distill: DistillConfig | None = None  # set by `kornews distill`: a smaller student of a teacher run
     # optimisation
     epochs: int = 4
     batch_size: int = 16
@@ -165,6 +178,18 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"adapt.min_confidence must be in [0, 1), got {cfg.adapt.min_confidence if cfg.adapt else None}"),
         (cfg.adapt is None or cfg.adapt.pseudo is None or not mode_row(cfg.mode).clusters,
          f"self-training continues modes 1-3, not mode {cfg.mode} (its clusters): adapt it with method prior"),
+        (cfg.distill is None or cfg.distill.layers >= 1,
+         f"distill.layers must be at least 1, got {cfg.distill.layers if cfg.distill else None}"),
+        (cfg.distill is None or 0 <= cfg.distill.alpha <= 1,
+         f"distill.alpha must be in [0, 1], got {cfg.distill.alpha if cfg.distill else None}"),
+        (cfg.distill is None or cfg.distill.temperature > 0,
+         f"distill.temperature must be positive, got {cfg.distill.temperature if cfg.distill else None}"),
+        (cfg.distill is None or not mode_row(cfg.mode).clusters,
+         f"distillation takes modes 1-3, not mode {cfg.mode} (the teacher's clusters are its own)"),
+        (cfg.distill is None or cfg.adapt is None, "a run is either adapted or distilled, not both"),
+        (cfg.distill is None or cfg.freeze_layers < cfg.distill.layers,
+         f"freeze_layers={cfg.freeze_layers} leaves nothing to train in a {cfg.distill.layers if cfg.distill else 0}"
+         f"-layer student"),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),

@@ -44,6 +44,7 @@ class Prepared:
     test_y: np.ndarray | None
     featurizer: Featurizer  # the same article → features path prediction uses
     clusterer: object = None        # modes 4 and 5
+    soft: np.ndarray | None = None  # distillation: the teacher's logits per training window (label -1: none known)
 
 
 def read_split(cfg, source: str, split: str):
@@ -79,12 +80,23 @@ def prepare(cfg, clusterer=None) -> Prepared:
     tr = title_copies(tr, cfg.title_copies, cfg.seed)  # after the clusterer: it learns from whole articles
     if cfg.adapt is not None and cfg.adapt.pseudo:  # after the split: validation stays labelled articles only
         tr = pd.concat([tr, read_split(cfg, cfg.adapt.pseudo, "train")], ignore_index=True)
+    train_y = np.asarray(labels.encode(tr["label"]))
+    if cfg.distill is not None and cfg.distill.unlabeled:  # labelled by the teacher alone: label -1
+        extra = articles.read(cfg.distill.unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False,
+                              encoding=cfg.distill.encoding, quiet=True).frame
+        tr = pd.concat([tr, extra.assign(label="")], ignore_index=True)
+        train_y = np.concatenate([train_y, np.full(len(extra), -1)])
 
-    # an adapted run continues its source run, head included; any other starts from the backbone
-    path = str(Path(cfg.adapt.source) / rundir.MODEL) if cfg.adapt is not None else backbones.resolve(cfg.backbone)
+    # an adapted run continues its source run, head included; a student starts as a part of its teacher; any
+    # other run starts from the backbone
+    parent = cfg.adapt.source if cfg.adapt is not None else cfg.distill.teacher if cfg.distill is not None else None
+    path = str(Path(parent) / rundir.MODEL) if parent is not None else backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
     model = modeling.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                            spec=spec, seed=cfg.seed, keep_head=cfg.adapt is not None)
+                            spec=spec, seed=cfg.seed, keep_head=parent is not None)
+    if cfg.distill is not None:
+        model = modeling.shrink(model, modeling.student_layers(len(modeling.encoder_layers(model)),
+                                                               cfg.distill.layers))
     try:
         spec.check_positions(modeling.max_positions(model), cfg.backbone)
     except KornewsError as e:
@@ -95,11 +107,33 @@ def prepare(cfg, clusterer=None) -> Prepared:
     def feats(frame):  # val and test articles get their clusters like new articles
         return featurizer(featurizer.with_clusters(frame), cache_dir=files.home() / "tokens")
 
+    train = feats(tr)
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
-                    featurizer=featurizer, clusterer=clusterer,
-                    train=feats(tr), train_y=np.asarray(labels.encode(tr["label"])), val=feats(va),
+                    featurizer=featurizer, clusterer=clusterer, train=train, train_y=train_y, val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
-                    test_y=test_y)
+                    test_y=test_y, soft=teacher_logits(cfg, train, featurizer.pad_id) if cfg.distill else None)
+
+
+def teacher_logits(cfg, features: Features, pad_id: int) -> np.ndarray:
+    """What the teacher run says of each training window: the student's target (its raw logits, before the
+    teacher's temperature, which distillation's own temperature replaces)."""
+    teacher = modeling.load(Path(cfg.distill.teacher) / rundir.MODEL,
+                            torch.bfloat16 if runtime.use_bf16(cfg.precision) else torch.float32)
+    return modeling.window_logits(teacher, features, pad_id, cfg.eval_batch_size)
+
+
+def objective(logits, labels, teacher=None, distill=None):
+    """The training loss: cross-entropy on the labels, or with a teacher the distillation loss of Hinton et al.
+    (KL divergence of the temperature-softened distributions, scaled by T², weighted alpha) plus 1 - alpha of the
+    cross-entropy on the labelled rows (label -1: the teacher's word alone)."""
+    if teacher is None:
+        return F.cross_entropy(logits, labels)
+    t = distill.temperature
+    soft = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher / t, dim=1), log_target=True,
+                    reduction="batchmean") * t * t
+    known = labels >= 0
+    hard = F.cross_entropy(logits[known], labels[known]) if known.any() else logits.sum() * 0.0
+    return distill.alpha * soft + (1 - distill.alpha) * hard
 
 
 def freeze(model, cfg) -> None:
@@ -275,11 +309,11 @@ def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
 
 
 def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log):
-    """One pass over this rank's batches; returns (loss sum, correct, seen) summed over all ranks."""
+    """One pass over this rank's batches; returns (loss sum, correct, seen, labelled) summed over all ranks."""
     ddp.train()
     order = modeling.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                               group_by_length=cfg.group_by_length, shard=shard)
-    seen = correct = 0
+    seen = correct = labelled = 0
     loss_sum = 0.0
     bar = tqdm(order, desc=f"epoch {epoch}", disable=not progress, leave=False)
     for step, idx in enumerate(bar, 1):
@@ -287,7 +321,7 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
         labels = batch.pop("labels")
         with runtime.autocast(cfg.precision):
             logits = modeling.forward(ddp, batch, p.train.prefix).float()
-        loss = F.cross_entropy(logits, labels)
+        loss = objective(logits, labels, None if p.soft is None else torch.from_numpy(p.soft[idx]), cfg.distill)
         (loss / cfg.grad_accum).backward()
         if step % cfg.grad_accum == 0 or step == len(order):
             torch.nn.utils.clip_grad_norm_(p.model.parameters(), cfg.clip)
@@ -297,14 +331,15 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
         if step % modeling.TRIM_EVERY == 0:
             runtime.release_memory()
         seen += len(idx)
+        labelled += int((labels >= 0).sum())  # a student's unlabelled articles count in the loss only
         correct += int((logits.argmax(1) == labels).sum())
         loss_sum += loss.item() * len(idx)
         if log is not None and (step % cfg.log_every == 0 or step == len(order)):
             line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
-                    f"lr={scheduler.get_last_lr()[0]:.3e} acc={correct / seen:.4f}")
+                    f"lr={scheduler.get_last_lr()[0]:.3e} acc={correct / max(labelled, 1):.4f}")
             bar.write(line) if progress else log(line)
     bar.close()
-    totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64)
+    totals = torch.tensor([loss_sum, correct, seen, labelled], dtype=torch.float64)
     if dist.is_initialized():
         dist.all_reduce(totals)
     return totals
@@ -314,7 +349,7 @@ def _score_epoch(p: Prepared, cfg, epoch: int, totals, scheduler) -> dict:
     """The epoch's metrics row: training totals, validation (which chooses) and test (which never does)."""
     val_loss, val_acc = scores(modeling.doc_logits(p.model, p.val, p.pad_id, cfg.eval_batch_size), p.val_y)
     row = {"epoch": epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
-           "train_acc": round(totals[1].item() / totals[2].item(), 6),
+           "train_acc": round(totals[1].item() / max(totals[3].item(), 1), 6),
            "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
            "lr": scheduler.get_last_lr()[0]}
     if p.test is not None:

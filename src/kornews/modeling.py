@@ -61,6 +61,30 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
     return model
 
 
+def student_layers(teacher: int, n: int) -> list[int]:
+    """Which of a teacher's `teacher` layers initialise an `n`-layer student: evenly spaced, the top one always
+    (12 → 4: 2, 5, 8, 11), so the student starts with the layer the teacher's head reads."""
+    if not 1 <= n <= teacher:
+        raise KornewsError(f"a student of a {teacher}-layer teacher has 1 to {teacher} layers, not {n}")
+    return [round((i + 1) * teacher / n) - 1 for i in range(n)]
+
+
+def shrink(model, keep: list[int]):
+    """`model` with only the encoder layers `keep` (in place: embeddings, pooler and head stay), its config saying
+    so, so the saved student loads with plain `AutoModelForSequenceClassification`."""
+    layers = encoder_layers(model)
+    if layers is None:
+        raise KornewsError(f"{type(hf(model)).__name__}: unknown layer layout, cannot take a student from it")
+    base = getattr(hf(model), hf(model).base_model_prefix)
+    base.encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
+    for i, layer in enumerate(base.encoder.layer):  # each layer's own index (attention caches key on it)
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = i
+    hf(model).config.num_hidden_layers = len(keep)
+    return model
+
+
 def _fresh_head(model, seed: int) -> None:
     base = getattr(model, model.base_model_prefix)
     generator = torch.Generator().manual_seed(seed)
@@ -364,6 +388,16 @@ def doc_logits_with(fn, features: Features, pad_id: int, batch_size: int, progre
         return np.zeros((0, 0), dtype=np.float32)
     counts = np.bincount(features.doc, minlength=n_docs)[:, None]
     return (total / np.maximum(counts, 1)).astype(np.float32)
+
+
+@torch.no_grad()
+def window_logits(model, features: Features, pad_id: int, batch_size: int) -> np.ndarray:
+    """Logits per window (a distillation target for each training example), in the features' order."""
+    model.eval()
+    out = np.zeros((len(features), len(hf(model).config.id2label)), dtype=np.float32)
+    for idx in batches(features, batch_size):
+        out[idx] = forward(model, collate(features, idx, pad_id), features.prefix).float().numpy()
+    return out
 
 
 @torch.no_grad()

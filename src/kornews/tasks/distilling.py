@@ -1,0 +1,49 @@
+"""`kornews distill TEACHER --out DIR`: a smaller, faster student of a run, written as an ordinary run directory
+whose config.yaml names its teacher (`distill:`).
+
+The student is the teacher with fewer encoder layers (evenly spaced, the top one kept; embeddings and head are
+the teacher's), trained by the ordinary loop on the teacher's training part: the loss compares its softened logits
+with the teacher's (and, with weight 1 - alpha, its prediction with the label). Unlabelled articles given with
+`--unlabeled` add examples that only the teacher labels. The labelled validation split chooses the epoch and fits
+the student's own temperature, so its confidence is calibrated like any run's.
+"""
+import dataclasses
+import json
+from pathlib import Path
+
+from .. import articles, rundir
+from ..config import DistillConfig, validate
+from ..errors import KornewsError
+from .training import train_run
+
+# the teacher's own recipe trained 4 of its layers at 2e-4; a student trains all of its layers from a good start
+LR_SHARE = 0.5
+
+
+def distill_run(teacher, out, *, layers=4, unlabeled=None, max_len=None, epochs=None, lr=None, alpha=None,
+                temperature=None, encoding=None, progress=True, log=print) -> dict:
+    """Distil run `teacher` into an `layers`-layer student run directory `out`; returns its final metrics."""
+    teacher = rundir.require(teacher, rundir.CONFIG, f"{rundir.MODEL}/config.json")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out, or resume it "
+                           "with kornews train --resume)")
+    if str(unlabeled) == "-":
+        raise KornewsError("distill reads its unlabelled articles again when resumed: give a file or a dataset, not -")
+    depth = json.loads((teacher / rundir.MODEL / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+    if isinstance(depth, int) and not 1 <= layers < depth:
+        raise KornewsError(f"--layers must be 1 to {depth - 1} for a teacher of {depth} layers, got {layers}")
+    cfg = rundir.read_config(teacher)
+    defaults = DistillConfig(teacher="")
+    plan = DistillConfig(teacher=str(teacher.resolve()), layers=layers, unlabeled=unlabeled, encoding=encoding,
+                         alpha=defaults.alpha if alpha is None else alpha,
+                         temperature=temperature or defaults.temperature)
+    # every layer of the student trains (it starts as a stack the teacher never ran as such); a teacher's pseudo-
+    # labels are not carried over: its soft labels of the same articles can be given as --unlabeled
+    cfg = dataclasses.replace(cfg, distill=plan, adapt=None, freeze_layers=0, max_len=max_len or cfg.max_len,
+                              epochs=epochs or cfg.epochs, lr=lr or cfg.lr * LR_SHARE)
+    validate(cfg)  # every bound, and the unlabelled articles readable, before anything is written
+    if unlabeled is not None:
+        articles.read(unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False, encoding=encoding, quiet=True)
+    log(f"distill: a {layers}-layer student of {teacher} into {out}")
+    return train_run(cfg, out, progress=progress, log=log)

@@ -1,0 +1,152 @@
+"""tasks.distilling (`kornews distill`) and the loop's distillation loss: a student with fewer layers, started
+from its teacher's, trained on its logits; an ordinary run directory; bad input is one line and writes nothing."""
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kornews import articles, loop, modeling, rundir
+from kornews.cli import main
+from kornews.config import DistillConfig
+from kornews.errors import KornewsError
+from kornews.tasks.distilling import distill_run
+
+QUIET = {"progress": False, "log": lambda s: None}
+
+
+@pytest.fixture(scope="module")
+def unlabeled(tmp_path_factory, slices):
+    """Eight more articles with a label column of labels the teacher never saw: reading them as labels fails."""
+    df = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False).head(8)
+    path = tmp_path_factory.mktemp("more") / "more.csv"
+    df.assign(category="not-a-topic").to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def student(tiny_run, unlabeled, tmp_path_factory):
+    out = tmp_path_factory.mktemp("student") / "run"
+    final = distill_run(tiny_run, out, layers=1, unlabeled=str(unlabeled), epochs=1, **QUIET)
+    return out, final
+
+
+def test_student_layers_are_evenly_spaced_and_keep_the_top():
+    assert modeling.student_layers(12, 4) == [2, 5, 8, 11]
+    assert modeling.student_layers(12, 2) == [5, 11]
+    assert modeling.student_layers(12, 6) == [1, 3, 5, 7, 9, 11]
+    assert modeling.student_layers(2, 1) == [1]
+    with pytest.raises(KornewsError, match="1 to 12 layers"):
+        modeling.student_layers(12, 0)
+
+
+def test_shrink_keeps_the_chosen_layers_and_says_so(tiny_backbone):
+    full = modeling.build(str(tiny_backbone), {0: "a", 1: "b"}, seed=1).eval()
+    small = modeling.build(str(tiny_backbone), {0: "a", 1: "b"}, seed=1).eval()
+    modeling.shrink(small, [1])
+    assert small.config.num_hidden_layers == 1 and len(modeling.encoder_layers(small)) == 1
+    torch.testing.assert_close(modeling.encoder_layers(small)[0].state_dict(),
+                               modeling.encoder_layers(full)[1].state_dict())
+    # keeping every layer changes nothing: the same logits
+    same = modeling.shrink(modeling.build(str(tiny_backbone), {0: "a", 1: "b"}, seed=1).eval(), [0, 1])
+    ids = torch.tensor([[0, 100, 200, 2]])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    torch.testing.assert_close(same(**batch).logits, full(**batch).logits)
+    assert not torch.allclose(small(**batch).logits, full(**batch).logits)
+
+
+def test_objective_mixes_the_teacher_and_the_known_labels():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(4, 3), torch.randn(4, 3)
+    labels = torch.tensor([0, -1, 2, -1])
+    plain = loop.objective(logits, torch.tensor([0, 1, 2, 0]))
+    assert plain == pytest.approx(F.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).item())
+    # alpha 0: cross-entropy over the labelled rows only; alpha 1: zero when the student says what the teacher says
+    hard = loop.objective(logits, labels, teacher, DistillConfig(teacher="t", alpha=0.0))
+    assert hard.item() == pytest.approx(F.cross_entropy(logits[[0, 2]], labels[[0, 2]]).item())
+    assert loop.objective(teacher, labels, teacher, DistillConfig(teacher="t", alpha=1.0)).item() == pytest.approx(0)
+    t = 3.0
+    soft = loop.objective(logits, labels, teacher, DistillConfig(teacher="t", alpha=1.0, temperature=t))
+    p, q = F.softmax(teacher / t, 1), F.log_softmax(logits / t, 1)
+    assert soft.item() == pytest.approx((p * (p.log() - q)).sum(1).mean().item() * t * t, rel=1e-5)
+    # a batch of unlabelled rows alone still has a (soft) loss and a gradient
+    x = logits.clone().requires_grad_(True)
+    loop.objective(x, torch.full((4,), -1), teacher, DistillConfig(teacher="t", alpha=0.5)).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_the_student_is_an_ordinary_run_that_names_its_teacher(student, tiny_run):
+    out, final = student
+    cfg = rundir.read_config(out)
+    assert cfg.distill.teacher == str(tiny_run.resolve()) and cfg.distill.layers == 1 and cfg.freeze_layers == 0
+    assert final["epochs_run"] == 1 and (out / "calibration.json").is_file()
+    assert "## Distillation" in (out / "README.md").read_text()
+    from transformers import AutoModelForSequenceClassification
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
+    assert model.config.num_hidden_layers == 1
+    teacher = json.loads((tiny_run / "model" / "config.json").read_text())
+    assert model.config.id2label == {int(k): v for k, v in teacher["id2label"].items()}
+    test = rundir.read_config(tiny_run).test
+    assert main(["evaluate", str(out), test, "--quiet"]) == 0
+    assert json.loads((out / "report.json").read_text())["n"] == 32
+
+
+def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlabeled, monkeypatch):
+    calls = []
+    real = articles.read
+
+    def spy(source, **kw):
+        calls.append((str(source), kw.get("labeled", True)))
+        return real(source, **kw)
+    monkeypatch.setattr(articles, "read", spy)
+    plan = DistillConfig(teacher=str(tiny_run), layers=1, unlabeled=str(unlabeled))
+    cfg = dataclasses.replace(rundir.read_config(tiny_run), freeze_layers=0, distill=plan)
+    p = loop.prepare(cfg)
+    assert [labeled for source, labeled in calls if source == str(unlabeled)] == [False]
+    assert (p.train_y == -1).sum() == 8 and len(p.train_y) == len(p.train) and p.soft.shape == (len(p.train), 8)
+    # the targets are the teacher's own logits of the same inputs
+    teacher = modeling.load(tiny_run / "model")
+    np.testing.assert_allclose(p.soft, modeling.window_logits(teacher, p.train, p.pad_id, 16), atol=0.05)
+    assert len(modeling.encoder_layers(p.model)) == 1
+
+
+def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch):
+    out = tmp_path / "student"
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+    real = loop._train_epoch
+    monkeypatch.setattr(loop, "_train_epoch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        distill_run(tiny_run, out, layers=1, epochs=1, **QUIET)
+    assert (out / "config.yaml").is_file() and not (out / rundir.FINAL).exists()
+    monkeypatch.setattr(loop, "_train_epoch", real)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert (out / rundir.FINAL).is_file() and rundir.read_config(out).distill.layers == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{run}", "--out", "{out}", "--layers", "2"], "--layers must be 1 to 1 for a teacher of 2 layers"),
+    (["{run}", "--out", "{out}", "--layers", "0"], "--layers must be 1 to 1"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--alpha", "1.5"], "distill.alpha must be in [0, 1]"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "-1"], "distill.temperature must be positive"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),
+    (["{missing}", "--out", "{out}"], "run directory not found"),
+    (["{run}", "--out", "{run}", "--layers", "1"], "exists and is not empty"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(args, message, tiny_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    values = {"run": str(tiny_run), "out": str(out), "missing": str(tmp_path / "missing.csv")}
+    assert main(["distill", *(a.format(**values) for a in args)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_a_mode4_teacher_is_refused(tiny_runs, tmp_path):
+    with pytest.raises(KornewsError, match="distillation takes modes 1-3, not mode 4"):
+        distill_run(tiny_runs(4), tmp_path / "s", layers=1, **QUIET)
+    assert not (tmp_path / "s").exists()
