@@ -106,10 +106,11 @@ def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlab
     cfg = dataclasses.replace(rundir.read_config(tiny_run), freeze_layers=0, distill=plan)
     p = loop.prepare(cfg)
     assert [labeled for source, labeled in calls if source == str(unlabeled)] == [False]
-    assert (p.train_y == -1).sum() == 8 and len(p.train_y) == len(p.train) and p.soft.shape == (len(p.train), 8)
+    assert (p.train_y == -1).sum() == 8 and len(p.train_y) == len(p.train)
+    assert p.teacher.logits.shape == (len(p.train), 8) and p.teacher.hidden is None
     # the targets are the teacher's own logits of the same inputs
     teacher = modeling.load(tiny_run / "model")
-    np.testing.assert_allclose(p.soft, modeling.window_logits(teacher, p.train, p.pad_id, 16), atol=0.05)
+    np.testing.assert_allclose(p.teacher.logits, modeling.targets(teacher, p.train, p.pad_id, 16).logits, atol=0.05)
     assert len(modeling.encoder_layers(p.model)) == 1
 
 
@@ -134,6 +135,7 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
     (["{run}", "--out", "{out}", "--layers", "1", "--alpha", "1.5"], "distill.alpha must be in [0, 1]"),
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "-1"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),
     (["{missing}", "--out", "{out}"], "run directory not found"),
     (["{run}", "--out", "{run}", "--layers", "1"], "exists and is not empty"),
@@ -150,3 +152,30 @@ def test_a_mode4_teacher_is_refused(tiny_runs, tmp_path):
     with pytest.raises(KornewsError, match="distillation takes modes 1-3, not mode 4"):
         distill_run(tiny_runs(4), tmp_path / "s", layers=1, **QUIET)
     assert not (tmp_path / "s").exists()
+
+
+def test_hidden_targets_are_the_teacher_layers_outputs(tiny_run, tiny_backbone):
+    from kornews import Classifier
+    clf = Classifier.load(tiny_run, engine="torch-fp32")
+    feats = clf.featurizer(clf.read(["첫 기사 제목", "두 번째 기사의 조금 더 긴 제목"]).frame)
+    model = modeling.load(tiny_run / "model")
+    got = modeling.targets(model, feats, clf.featurizer.pad_id, 8, layers=[1])
+    batch = modeling.collate(feats, [0, 1], clf.featurizer.pad_id)
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+    for i in range(2):
+        n = len(feats.input_ids[i])
+        torch.testing.assert_close(got.hidden[0][i].float(), out.hidden_states[2][i, :n], atol=0.02, rtol=0.01)
+    np.testing.assert_allclose(got.logits, out.logits.numpy(), atol=1e-4)
+    # the loss is 0 where the student says what the teacher says, over real tokens only
+    mask = batch["attention_mask"]
+    states = [out.hidden_states[2] * mask[..., None]]
+    assert loop.hidden_loss(states, got.hidden, [0, 1], mask).item() == pytest.approx(0, abs=1e-4)
+    assert loop.hidden_loss([states[0] + 1], got.hidden, [0, 1], mask).item() == pytest.approx(1, abs=0.02)
+
+
+def test_a_student_can_match_the_teacher_layers(tiny_run, tmp_path):
+    out = tmp_path / "student"
+    final = distill_run(tiny_run, out, layers=1, hidden=1.0, epochs=1, **QUIET)
+    assert rundir.read_config(out).distill.hidden == 1.0 and final["epochs_run"] == 1
+    assert "squared distance" in (out / "README.md").read_text()

@@ -31,3 +31,25 @@ def test_ray_predictions_equal_single_process(tiny_runs, tmp_path):
     assert out["pred"].tolist() == expected["pred"].tolist()
     probs = [c for c in expected.columns if c.startswith("p_")]
     np.testing.assert_allclose(out[probs].to_numpy(float), expected[probs].to_numpy(float), atol=1e-5)
+
+
+@pytest.mark.parametrize("cpus, rows, actors, threads, expected", [
+    (2, 320, None, None, (2, 1, 40)),      # every core an actor, each with several equal blocks
+    (2, 320, 1, None, (1, 2, 80)),         # one actor takes the cores
+    (16, 320, None, 4, (4, 4, 20)),
+    (16, 100_000, None, None, (16, 1, 256)),  # blocks never above the largest
+    (2, 3, None, None, (2, 1, 1)),
+    (1, 10, 4, None, (4, 1, 1)),            # told otherwise: more actors than cores, one thread each
+])
+def test_the_pool_fills_the_cores_it_is_given(cpus, rows, actors, threads, expected):
+    from kornews.distributed import plan
+    assert plan(cpus, rows, actors, threads) == expected
+    pool, per_actor, block = expected
+    assert -(-rows // block) >= min(rows, pool * 2)  # every actor can get work
+
+
+def test_a_bad_pool_size_is_one_line():
+    from kornews.distributed import plan
+    from kornews.errors import KornewsError
+    with pytest.raises(KornewsError, match="at least 1"):
+        plan(2, 10, actors=0)

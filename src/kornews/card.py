@@ -124,8 +124,10 @@ def _distillation(cfg) -> list[str]:
             f"A {plan.layers}-layer student of the run `{plan.teacher}`, whose layers it starts from (evenly spaced, "
             f"the top one kept). It was trained on that run's training part{extra}: {plan.alpha:g} of the loss is "
             f"the divergence from the teacher's probabilities at temperature {plan.temperature:g}, "
-            f"{1 - plan.alpha:g} the cross-entropy on the labels. Its own validation split chose the epoch and "
-            "fitted its temperature."]
+            f"{1 - plan.alpha:g} the cross-entropy on the labels"
+            + (f", plus {plan.hidden:g} × the squared distance of each layer's output from its teacher layer's"
+               if plan.hidden else "")
+            + ". Its own validation split chose the epoch and fitted its temperature."]
 
 
 def _mode_text(mode: int) -> str:

@@ -64,7 +64,7 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from .tasks.prediction import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
-                 threads=args.threads, ray=args.ray, progress=not args.quiet, min_confidence=args.min_confidence,
+                 threads=args.threads, ray=args.ray, actors=args.actors, progress=not args.quiet, min_confidence=args.min_confidence,
                  explain=args.explain)
 
 
@@ -91,7 +91,7 @@ def cmd_distill(args):
     from .tasks.distilling import distill_run
     final = distill_run(args.teacher, args.out, layers=args.layers, unlabeled=args.unlabeled, max_len=args.max_len,
                         epochs=args.epochs, lr=args.lr, alpha=args.alpha, temperature=args.temperature,
-                        encoding=args.encoding, progress=not args.quiet)
+                        hidden=args.hidden, encoding=args.encoding, progress=not args.quiet)
     print(f"run: {args.out}")
     print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
 
@@ -198,7 +198,9 @@ VERBS = {
         p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bar"),
         p.add_argument("--threads", type=int, help="threads for this process, or each Ray actor's cores "
-                                                   "(default: all its cores; 1 per actor)"),
+                                                   "(default: all its cores; with --ray, the cores / --actors)"),
+        p.add_argument("--actors", type=int, help="with --ray: the actor pool's size (default: the cluster's CPUs / "
+                                                  "--threads, one thread each unless given)"),
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help="mark articles whose top probability is below P for review (review column; default: "
                             "the run's threshold from `kornews calibrate`; 0: none)"),
@@ -247,6 +249,8 @@ VERBS = {
         p.add_argument("--lr", type=float, help="default: half the teacher's recipe's"),
         p.add_argument("--alpha", type=float, help="weight of the teacher's probabilities in the loss (default 0.9)"),
         p.add_argument("--temperature", type=float, help="softening of both sides' logits (default 2)"),
+        p.add_argument("--hidden", type=float, help="weight of matching each student layer's output to the "
+                                                    "teacher layer it was taken from (default 0: off)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),

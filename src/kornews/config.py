@@ -63,6 +63,7 @@ class DistillConfig:
     unlabeled: str | None = None     # more articles the teacher labels softly (a label column there is never read)
     alpha: float = 0.9               # weight of the teacher's probabilities in the loss; 1 - alpha on the labels
     temperature: float = 2.0         # both sides' logits are divided by it before they are compared
+    hidden: float = 0.0              # weight of matching each student layer's output to its teacher layer's (MSE)
     encoding: str | None = None      # the unlabelled file's (None: detected)
 
 
@@ -187,9 +188,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.distill is None or not mode_row(cfg.mode).clusters,
          f"distillation takes modes 1-3, not mode {cfg.mode} (the teacher's clusters are its own)"),
         (cfg.distill is None or cfg.adapt is None, "a run is either adapted or distilled, not both"),
-        (cfg.distill is None or cfg.freeze_layers < cfg.distill.layers,
-         f"freeze_layers={cfg.freeze_layers} leaves nothing to train in a {cfg.distill.layers if cfg.distill else 0}"
-         f"-layer student"),
+        (cfg.distill is None or cfg.distill.hidden >= 0,
+         f"distill.hidden must be >= 0, got {cfg.distill.hidden if cfg.distill else None}"),
+        (cfg.distill is None or cfg.freeze_layers == 0,
+         f"a student trains every layer it has: freeze_layers must be 0, got {cfg.freeze_layers}"),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),

@@ -4,9 +4,12 @@
     kornews predict RUN corpus.parquet --ray auto            # the cluster this node belongs to
     kornews predict RUN corpus.parquet --ray ray://head:10001
 
-Each actor takes `cpus_per_actor` cores and gives its engine exactly that many threads, so actors on one node
-never oversubscribe it. Output rows are those of the single-process `predict`, in input order.
+The pool fills the cores it is given: actors × threads = the cluster's CPUs unless told otherwise (one thread per
+actor by default), each actor's engine takes exactly its threads, so actors never oversubscribe a node, and the
+articles go out in blocks small enough that every actor gets several. Output rows are those of the
+single-process `predict`, in input order.
 """
+import math
 import os
 from pathlib import Path
 
@@ -32,14 +35,30 @@ class _Predictor:
         return frame
 
 
-def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, cpus_per_actor=1,
-                    engine="auto", batch_size=32, rows_per_task=256, min_confidence=None) -> pd.DataFrame:
+BLOCKS_PER_ACTOR = 4  # blocks of equal size, several per actor: one block of 256 and one of 64 left an actor idle
+
+
+def plan(cpus: int, rows: int, actors: int | None = None, threads: int | None = None,
+         max_rows: int = 256) -> tuple[int, int, int]:
+    """(actors, threads per actor, rows per block) for `rows` articles on `cpus` cores: actors × threads = cpus
+    unless either is given; blocks of at most `max_rows`, at least BLOCKS_PER_ACTOR per actor where rows allow."""
+    if actors is not None and actors < 1 or threads is not None and threads < 1:
+        raise KornewsError(f"--actors and --threads must be at least 1, got {actors} and {threads}")
+    if threads is None:
+        threads = max(1, cpus // actors) if actors else 1
+    actors = actors or max(1, cpus // threads)
+    block = max(1, min(max_rows, math.ceil(rows / (actors * BLOCKS_PER_ACTOR))))
+    return actors, threads, block
+
+
+def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, threads=None,
+                    engine="auto", batch_size=32, rows_per_task=256, min_confidence=None, log=None) -> pd.DataFrame:
     """Predictions for normalized articles (`articles.read`), computed by Ray actors; the same frame as
     `classifier.predictions_frame`.
 
     `address`: None or "local" starts a private Ray instance on this machine (loopback only), anything else is
-    passed to `ray.init` ("auto", "ray://host:10001"). `actors`: the pool size (default: as many as the cluster's
-    CPUs allow at `cpus_per_actor` each)."""
+    passed to `ray.init` ("auto", "ray://host:10001"). `actors` and `threads` (per actor): see `plan`;
+    `rows_per_task`: the largest block."""
     if address in (None, "local"):
         # a private Ray stays on loopback: with this set (before Ray is imported) Ray binds 127.0.0.1, as it does on
         # a laptop, instead of the machine's network address
@@ -56,16 +75,18 @@ def predict_dataset(run, frame: pd.DataFrame, *, address=None, actors=None, cpus
                  log_to_driver=False, configure_logging=False)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        pool = actors or max(1, cpus // cpus_per_actor)
+        pool, threads, block = plan(cpus, len(frame), actors, threads, rows_per_task)
+        if log is not None:
+            log(f"ray: {pool} actors × {threads} threads on {cpus} CPUs, blocks of {block} articles")
         df = frame.reset_index(drop=True).assign(**{ORDER: np.arange(len(frame))})
         # blocks made here, in the driver: an all-to-all repartition would need task CPUs the actors hold
-        blocks = [df.iloc[i:i + rows_per_task] for i in range(0, len(df), rows_per_task)]
+        blocks = [df.iloc[i:i + block] for i in range(0, len(df), block)]
         out = ray.data.from_pandas(blocks).map_batches(
             _Predictor, fn_constructor_kwargs={"run": str(Path(run).resolve()), "engine": engine,
-                                               "threads": cpus_per_actor, "batch_size": batch_size,
+                                               "threads": threads, "batch_size": batch_size,
                                                "min_confidence": min_confidence},
-            batch_format="pandas", batch_size=rows_per_task, compute=ray.data.ActorPoolStrategy(size=pool),
-            num_cpus=cpus_per_actor).to_pandas()
+            batch_format="pandas", batch_size=block, compute=ray.data.ActorPoolStrategy(size=pool),
+            num_cpus=threads).to_pandas()
     finally:
         if started_here:
             ray.shutdown()

@@ -44,7 +44,7 @@ class Prepared:
     test_y: np.ndarray | None
     featurizer: Featurizer  # the same article → features path prediction uses
     clusterer: object = None        # modes 4 and 5
-    soft: np.ndarray | None = None  # distillation: the teacher's logits per training window (label -1: none known)
+    teacher: modeling.Targets | None = None  # distillation: what the teacher says of each training window
 
 
 def read_split(cfg, source: str, split: str):
@@ -111,15 +111,30 @@ def prepare(cfg, clusterer=None) -> Prepared:
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
                     featurizer=featurizer, clusterer=clusterer, train=train, train_y=train_y, val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
-                    test_y=test_y, soft=teacher_logits(cfg, train, featurizer.pad_id) if cfg.distill else None)
+                    test_y=test_y, teacher=teacher_targets(cfg, train, featurizer.pad_id) if cfg.distill else None)
 
 
-def teacher_logits(cfg, features: Features, pad_id: int) -> np.ndarray:
-    """What the teacher run says of each training window: the student's target (its raw logits, before the
-    teacher's temperature, which distillation's own temperature replaces)."""
+def teacher_targets(cfg, features: Features, pad_id: int) -> modeling.Targets:
+    """What the teacher run says of each training window: the student's targets (its raw logits, before the
+    teacher's temperature, which distillation's own temperature replaces; with `distill.hidden`, the outputs of
+    the layers the student's layers were taken from)."""
     teacher = modeling.load(Path(cfg.distill.teacher) / rundir.MODEL,
                             torch.bfloat16 if runtime.use_bf16(cfg.precision) else torch.float32)
-    return modeling.window_logits(teacher, features, pad_id, cfg.eval_batch_size)
+    layers = modeling.student_layers(len(modeling.encoder_layers(teacher)), cfg.distill.layers)
+    return modeling.targets(teacher, features, pad_id, cfg.eval_batch_size, layers if cfg.distill.hidden else ())
+
+
+def hidden_loss(states, teacher: list, idx, mask) -> torch.Tensor:
+    """Mean squared distance between the student's layer outputs `states` and the teacher's (rows `idx` of each
+    of `teacher`'s layers), over real tokens, averaged over layers."""
+    keep = mask[..., None].float()
+    total = 0.0
+    for student, layer in zip(states, teacher):
+        target = torch.zeros_like(student, dtype=torch.float32)
+        for k, i in enumerate(idx):
+            target[k, :len(layer[i])] = layer[i].float()
+        total = total + ((student.float() - target) ** 2 * keep).sum() / (keep.sum() * student.shape[-1])
+    return total / len(teacher)
 
 
 def objective(logits, labels, teacher=None, distill=None):
@@ -319,9 +334,17 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
     for step, idx in enumerate(bar, 1):
         batch = modeling.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=modeling.TRAIN_PAD_MULTIPLE)
         labels = batch.pop("labels")
+        hidden = p.teacher is not None and p.teacher.hidden is not None
         with runtime.autocast(cfg.precision):
-            logits = modeling.forward(ddp, batch, p.train.prefix).float()
-        loss = objective(logits, labels, None if p.soft is None else torch.from_numpy(p.soft[idx]), cfg.distill)
+            if hidden:  # a student matching the teacher's layers (no cached prefix: every layer of it trains)
+                out = ddp(**batch, output_hidden_states=True)
+                logits, states = out.logits.float(), out.hidden_states[1:]
+            else:
+                logits = modeling.forward(ddp, batch, p.train.prefix).float()
+        loss = objective(logits, labels, None if p.teacher is None else torch.from_numpy(p.teacher.logits[idx]),
+                         cfg.distill)
+        if hidden:
+            loss = loss + cfg.distill.hidden * hidden_loss(states, p.teacher.hidden, idx, batch["attention_mask"])
         (loss / cfg.grad_accum).backward()
         if step % cfg.grad_accum == 0 or step == len(order):
             torch.nn.utils.clip_grad_norm_(p.model.parameters(), cfg.clip)

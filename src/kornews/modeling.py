@@ -390,14 +390,33 @@ def doc_logits_with(fn, features: Features, pad_id: int, batch_size: int, progre
     return (total / np.maximum(counts, 1)).astype(np.float32)
 
 
+@dataclasses.dataclass
+class Targets:
+    """What a teacher says of each training window, for a student to learn (`targets`)."""
+    logits: np.ndarray          # windows × labels
+    hidden: list | None = None  # per student layer: per window, the teacher layer's output (tokens × hidden, fp16)
+
+
 @torch.no_grad()
-def window_logits(model, features: Features, pad_id: int, batch_size: int) -> np.ndarray:
-    """Logits per window (a distillation target for each training example), in the features' order."""
+def targets(model, features: Features, pad_id: int, batch_size: int, layers=()) -> Targets:
+    """The teacher `model`'s logits per window, in the features' order, and the outputs of its encoder layers
+    `layers` (each kept in float16 in one buffer per layer, as `cache_prefix` keeps its states)."""
     model.eval()
-    out = np.zeros((len(features), len(hf(model).config.id2label)), dtype=np.float32)
-    for idx in batches(features, batch_size):
-        out[idx] = forward(model, collate(features, idx, pad_id), features.prefix).float().numpy()
-    return out
+    logits = np.zeros((len(features), len(hf(model).config.id2label)), dtype=np.float32)
+    lengths = np.array([len(r) for r in features.input_ids], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    buffers = [torch.empty((int(lengths.sum()), hf(model).config.hidden_size), dtype=torch.float16) for _ in layers]
+    for n, idx in enumerate(batches(features, batch_size), 1):
+        out = model(**collate(features, idx, pad_id), output_hidden_states=bool(layers))
+        logits[idx] = out.logits.float().numpy()
+        for buffer, layer in zip(buffers, layers):
+            states = out.hidden_states[layer + 1]  # [0] is the embeddings' output
+            for k, i in enumerate(idx):
+                buffer[starts[i]:starts[i] + lengths[i]] = states[k, :lengths[i]]
+        if n % TRIM_EVERY == 0:
+            runtime.release_memory()
+    hidden = [[b[a:a + n] for a, n in zip(starts, lengths)] for b in buffers] if layers else None
+    return Targets(logits, hidden)
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ LR_SHARE = 0.5
 
 
 def distill_run(teacher, out, *, layers=4, unlabeled=None, max_len=None, epochs=None, lr=None, alpha=None,
-                temperature=None, encoding=None, progress=True, log=print) -> dict:
+                temperature=None, hidden=None, encoding=None, progress=True, log=print) -> dict:
     """Distil run `teacher` into an `layers`-layer student run directory `out`; returns its final metrics."""
     teacher = rundir.require(teacher, rundir.CONFIG, f"{rundir.MODEL}/config.json")
     out = Path(out)
@@ -37,7 +37,8 @@ def distill_run(teacher, out, *, layers=4, unlabeled=None, max_len=None, epochs=
     defaults = DistillConfig(teacher="")
     plan = DistillConfig(teacher=str(teacher.resolve()), layers=layers, unlabeled=unlabeled, encoding=encoding,
                          alpha=defaults.alpha if alpha is None else alpha,
-                         temperature=temperature or defaults.temperature)
+                         temperature=temperature or defaults.temperature,
+                         hidden=defaults.hidden if hidden is None else hidden)
     # every layer of the student trains (it starts as a stack the teacher never ran as such); a teacher's pseudo-
     # labels are not carried over: its soft labels of the same articles can be given as --unlabeled
     cfg = dataclasses.replace(cfg, distill=plan, adapt=None, freeze_layers=0, max_len=max_len or cfg.max_len,

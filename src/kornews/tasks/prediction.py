@@ -7,9 +7,12 @@ from ..errors import KornewsError
 
 
 def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="auto", threads=None, ray=None,
-                 progress=True, min_confidence=None, explain=None) -> int:
+                 actors=None, progress=True, min_confidence=None, explain=None) -> int:
     """Write the predictions of `source`'s articles to `output`; returns how many were predicted. `ray`: a Ray
-    address ("local" for a private instance on this machine) to predict with an actor pool there."""
+    address ("local" for a private instance on this machine) to predict with an actor pool there (`actors` of
+    `threads` each; default: one thread each, as many as the cores)."""
+    if actors is not None and not ray:
+        raise KornewsError("--actors sizes a Ray actor pool: add --ray")
     if ray and explain:
         raise KornewsError("--explain runs in one process (gradients): drop --ray, or explain a sample")
     if ray:
@@ -17,8 +20,9 @@ def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="au
         spec = locate(run)[3]  # the run's input spec, read without loading the model
         df = articles.read(source, mode=spec.mode, columns=spec.columns, labeled=False, split="test",
                            encoding=encoding).frame
-        frame = predict_dataset(run, df, address=ray, engine=engine, cpus_per_actor=threads or 1,
-                                min_confidence=min_confidence)
+        frame = predict_dataset(run, df, address=ray, engine=engine, actors=actors, threads=threads,
+                                min_confidence=min_confidence,
+                                log=(lambda s: print(f"kornews: {s}", file=sys.stderr)) if progress else None)
     else:
         clf = Classifier.load(run, engine=engine, threads=threads)
         if progress:
