@@ -1,7 +1,7 @@
 """Where one prediction pass spends its time: reading, tokenising, padding, embeddings, attention, feed-forward,
 the head, and putting results back; then the levers: batch size and torch.compile.
 
-    python bench/profile.py --run RUN [--run STUDENT ...] [--compile]
+    python bench/pass_profile.py --run RUN [--run STUDENT ...] [--compile]
 
 For each run, in this one process (nothing else running): `Classifier.load(run)` with its default engine, a warm-up
 on 32 articles, then one pass over the knews8 test articles (title + body, the run's own input) with forward hooks
@@ -136,7 +136,7 @@ def main():
     from kornews import articles
     df = articles.read("knews8:test", mode=3, quiet=True).frame
     parts = ["## Where a prediction pass spends its time", "",
-             f"`python bench/profile.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
+             f"`python bench/pass_profile.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
              f"knews8 test ({len(df)} articles, title + body, each run's own input), one pass after a warm-up.", ""]
     for run in args.run:
         rows, notes = profile(run, df, args.compile)

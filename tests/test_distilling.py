@@ -82,6 +82,8 @@ def test_the_student_is_an_ordinary_run_that_names_its_teacher(student, tiny_run
     out, final = student
     cfg = rundir.read_config(out)
     assert cfg.distill.teacher == str(tiny_run.resolve()) and cfg.distill.layers == 1 and cfg.freeze_layers == 0
+    # the student's recipe: the teacher's rate, and every title alone beside its article (mode 3)
+    assert cfg.lr == rundir.read_config(tiny_run).lr and cfg.title_copies == 1.0 and cfg.epochs == 1
     assert final["epochs_run"] == 1 and (out / "calibration.json").is_file()
     assert "## Distillation" in (out / "README.md").read_text()
     from transformers import AutoModelForSequenceClassification
@@ -136,6 +138,8 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "-1"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
     (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "a student trains every layer it has"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--distill.alhpa=1"], "unknown key 'distill.alhpa'"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),
     (["{missing}", "--out", "{out}"], "run directory not found"),
     (["{run}", "--out", "{run}", "--layers", "1"], "exists and is not empty"),
@@ -176,6 +180,9 @@ def test_hidden_targets_are_the_teacher_layers_outputs(tiny_run, tiny_backbone):
 
 def test_a_student_can_match_the_teacher_layers(tiny_run, tmp_path):
     out = tmp_path / "student"
-    final = distill_run(tiny_run, out, layers=1, hidden=1.0, epochs=1, **QUIET)
-    assert rundir.read_config(out).distill.hidden == 1.0 and final["epochs_run"] == 1
+    assert main(["distill", str(tiny_run), "--out", str(out), "--layers", "1", "--hidden", "1", "--epochs", "1",
+                 "--title_copies=0.5", "--batch_size=8", "--quiet"]) == 0
+    cfg = rundir.read_config(out)
+    assert cfg.distill.hidden == 1.0 and cfg.title_copies == 0.5 and cfg.batch_size == 8
+    assert rundir.read_json(out / rundir.FINAL)["epochs_run"] == 1
     assert "squared distance" in (out / "README.md").read_text()

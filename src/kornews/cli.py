@@ -91,7 +91,7 @@ def cmd_distill(args):
     from .tasks.distilling import distill_run
     final = distill_run(args.teacher, args.out, layers=args.layers, unlabeled=args.unlabeled, max_len=args.max_len,
                         epochs=args.epochs, lr=args.lr, alpha=args.alpha, temperature=args.temperature,
-                        hidden=args.hidden, encoding=args.encoding, progress=not args.quiet)
+                        hidden=args.hidden, encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
     print(f"run: {args.out}")
     print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
 
@@ -237,7 +237,8 @@ VERBS = {
         p.add_argument("--lr", type=float, help="self-training learning rate (default: a quarter of the recipe's)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "distill": ("a faster student with fewer layers, trained on a run's probabilities (a new run directory; "
-                "continue an interrupted one with kornews train --resume DIR)", cmd_distill, lambda p: (
+                "--key=value changes its recipe; continue an interrupted one with kornews train --resume DIR)",
+                cmd_distill, lambda p: (
         p.add_argument("teacher", help="the run to distil"),
         p.add_argument("--out", required=True, help="the student run directory"),
         p.add_argument("--layers", type=int, default=4, help="the student's encoder layers (default 4)"),
@@ -245,13 +246,14 @@ VERBS = {
                        help="more articles (a file or a dataset) the teacher labels for the student; a label "
                             "column there is never read"),
         p.add_argument("--max-len", type=int, help="the student's input length (default: the teacher's)"),
-        p.add_argument("--epochs", type=int, help="default: the teacher's recipe's"),
-        p.add_argument("--lr", type=float, help="default: half the teacher's recipe's"),
+        p.add_argument("--epochs", type=int, help="default: 8"),
+        p.add_argument("--lr", type=float, help="default: the teacher recipe's"),
         p.add_argument("--alpha", type=float, help="weight of the teacher's probabilities in the loss (default 0.9)"),
         p.add_argument("--temperature", type=float, help="softening of both sides' logits (default 2)"),
         p.add_argument("--hidden", type=float, help="weight of matching each student layer's output to the "
                                                     "teacher layer it was taken from (default 0: off)"),
-        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),
+        p.set_defaults(accepts_overrides=True))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),
