@@ -123,8 +123,8 @@ def main():
         r = json.loads(out.read_text())
         r.update(peak=peak, setting=spec.split(":")[1], model=model)
         results.append(r)
-        print(f"{r['name']:<44} {model:<18} {r['setting']:<8} {n / r['seconds']:7.1f} articles/s  peak {peak:.0f} MiB",
-              flush=True)
+        print(f"{r['name']:<44} {model:<18} {r['setting']:<8} {n / r['seconds']:7.1f} articles/s  "
+              f"peak {peak:.0f} MiB", flush=True)
     labels = df["label"].tolist()
     base = {r["setting"]: n / r["seconds"] for r in results if r["name"].startswith(BASELINE) and r["model"] == "teacher"}
     rows = []

@@ -64,8 +64,8 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from .tasks.prediction import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
-                 threads=args.threads, ray=args.ray, actors=args.actors, progress=not args.quiet, min_confidence=args.min_confidence,
-                 explain=args.explain)
+                 threads=args.threads, ray=args.ray, actors=args.actors, progress=not args.quiet,
+                 min_confidence=args.min_confidence, explain=args.explain)
 
 
 def cmd_calibrate(args):

@@ -5,8 +5,8 @@ The student is the teacher with fewer encoder layers (evenly spaced, the top one
 the teacher's), trained by the ordinary loop on the teacher's training part plus each article's title alone (pair
 modes): the loss compares its softened logits with the teacher's (and, with weight 1 - alpha, its prediction with
 the label), and with `hidden` each of its layers' output with the teacher layer it came from. Unlabelled articles
-given with `--unlabeled` add examples that only the teacher labels. The labelled validation split chooses the epoch and fits
-the student's own temperature, so its confidence is calibrated like any run's.
+given with `--unlabeled` add examples that only the teacher labels. The labelled validation split chooses the
+epoch and fits the student's own temperature, so its confidence is calibrated like any run's.
 """
 import dataclasses
 import json
