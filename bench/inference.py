@@ -126,7 +126,8 @@ def main():
         print(f"{r['name']:<44} {model:<18} {r['setting']:<8} {n / r['seconds']:7.1f} articles/s  "
               f"peak {peak:.0f} MiB", flush=True)
     labels = df["label"].tolist()
-    base = {r["setting"]: n / r["seconds"] for r in results if r["name"].startswith(BASELINE) and r["model"] == "teacher"}
+    base = {r["setting"]: n / r["seconds"] for r in results
+            if r["name"].startswith(BASELINE) and r["model"] == "teacher"}
     rows = []
     for r in results:
         acc = sum(p == y for p, y in zip(r["preds"], labels)) / n
