@@ -100,6 +100,20 @@ def tiny_runs(tiny_cfg, tmp_path_factory):
     return get
 
 
+@pytest.fixture
+def reads(monkeypatch):
+    """A spy on the one reader: the list of (source, labeled) of every `articles.read` call the test makes."""
+    from kornews import articles
+    calls = []
+    real = articles.read
+
+    def spy(source, **kw):
+        calls.append((str(source), kw.get("labeled", True)))
+        return real(source, **kw)
+    monkeypatch.setattr(articles, "read", spy)
+    return calls
+
+
 def live_server(app):
     """A context manager serving `app` with uvicorn on a free port of 127.0.0.1, in a thread; yields its URL."""
     import contextlib

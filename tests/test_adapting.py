@@ -85,15 +85,8 @@ def test_self_training_continues_the_run_on_pseudo_labels(self_trained, tiny_run
     assert [r["epoch"] for r in rundir.read_metrics(out)] == [1] and "val_loss" in rundir.read_metrics(out)[0]
 
 
-def test_the_target_labels_never_reach_the_code(tiny_run, headlines, tmp_path, monkeypatch):
+def test_the_target_labels_never_reach_the_code(tiny_run, headlines, tmp_path, monkeypatch, reads):
     """A spy on the reader, and a shuffled label column that changes nothing."""
-    calls = []
-    real = articles.read
-
-    def spy(source, **kw):
-        calls.append((str(source), kw.get("labeled", True)))
-        return real(source, **kw)
-    monkeypatch.setattr(articles, "read", spy)
     shuffled = tmp_path / "shuffled.csv"
     df = pd.read_csv(headlines, dtype=str)
     df.assign(category=df["category"].sample(frac=1, random_state=1).to_numpy()).to_csv(shuffled, index=False)
@@ -104,7 +97,7 @@ def test_the_target_labels_never_reach_the_code(tiny_run, headlines, tmp_path, m
         with pytest.raises(KornewsError):  # no model was trained, so loading the adapted run fails afterwards
             adapt_run(tiny_run, source, run, per_topic=3, **QUIET)
         runs.append(run)
-    target_reads = [labeled for source, labeled in calls if source in (str(headlines), str(shuffled))]
+    target_reads = [labeled for source, labeled in reads if source in (str(headlines), str(shuffled))]
     assert target_reads and not any(target_reads)
     a, b = ((r / "adapt" / "pseudo.csv").read_text() for r in runs)
     assert a == b and len(a.splitlines()) > 1

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kornews import articles, loop, modeling, rundir
+from kornews import loop, modeling, rundir
 from kornews.cli import main
 from kornews.config import DistillConfig
 from kornews.errors import KornewsError
@@ -96,18 +96,11 @@ def test_the_student_is_an_ordinary_run_that_names_its_teacher(student, tiny_run
     assert json.loads((out / "report.json").read_text())["n"] == 32
 
 
-def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlabeled, monkeypatch):
-    calls = []
-    real = articles.read
-
-    def spy(source, **kw):
-        calls.append((str(source), kw.get("labeled", True)))
-        return real(source, **kw)
-    monkeypatch.setattr(articles, "read", spy)
+def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlabeled, reads):
     plan = DistillConfig(teacher=str(tiny_run), layers=1, unlabeled=str(unlabeled))
     cfg = dataclasses.replace(rundir.read_config(tiny_run), freeze_layers=0, distill=plan)
     p = loop.prepare(cfg)
-    assert [labeled for source, labeled in calls if source == str(unlabeled)] == [False]
+    assert [labeled for source, labeled in reads if source == str(unlabeled)] == [False]
     assert (p.train_y == -1).sum() == 8 and len(p.train_y) == len(p.train)
     assert p.teacher.logits.shape == (len(p.train), 8) and p.teacher.hidden is None
     # the targets are the teacher's own logits of the same inputs
