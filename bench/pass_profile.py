@@ -141,7 +141,6 @@ def main():
     for run in args.run:
         rows, notes = profile(run, df, args.compile)
         parts += [f"### `{run}`", "", table(["part", "seconds", "share"], rows), "", *[f"- {n}" for n in notes], ""]
-        print("\n".join(parts), flush=True)
     publish(args.section, "\n".join(parts))
 
 

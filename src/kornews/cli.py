@@ -241,7 +241,9 @@ VERBS = {
                 cmd_distill, lambda p: (
         p.add_argument("teacher", help="the run to distil"),
         p.add_argument("--out", required=True, help="the student run directory"),
-        p.add_argument("--layers", type=int, default=4, help="the student's encoder layers (default 4)"),
+        p.add_argument("--layers", type=int, default=2,
+                       help="the student's encoder layers (default 2: measured the fastest, and 4 or 6 were no more "
+                            "accurate)"),
         p.add_argument("--unlabeled", metavar="FILE",
                        help="more articles (a file or a dataset) the teacher labels for the student; a label "
                             "column there is never read"),

@@ -59,7 +59,7 @@ class DistillConfig:
     """How a student run is distilled from a teacher run (`kornews distill`): fewer layers, initialised from the
     teacher's, trained on its softened probabilities (and the labels where known)."""
     teacher: str                     # the teacher run directory
-    layers: int = 4                  # the student's encoder layers, taken evenly from the teacher's (top one kept)
+    layers: int = 2                  # the student's encoder layers, taken evenly from the teacher's (top one kept)
     unlabeled: str | None = None     # more articles the teacher labels softly (a label column there is never read)
     alpha: float = 0.9               # weight of the teacher's probabilities in the loss; 1 - alpha on the labels
     temperature: float = 2.0         # both sides' logits are divided by it before they are compared

@@ -25,7 +25,7 @@ from .training import train_run
 EPOCHS, TITLE_COPIES = 8, 1.0
 
 
-def distill_run(teacher, out, *, layers=4, unlabeled=None, max_len=None, epochs=None, lr=None, alpha=None,
+def distill_run(teacher, out, *, layers=2, unlabeled=None, max_len=None, epochs=None, lr=None, alpha=None,
                 temperature=None, hidden=None, encoding=None, overrides=(), progress=True, log=print) -> dict:
     """Distil run `teacher` into an `layers`-layer student run directory `out`; returns its final metrics.
     `overrides`: `--key=value` changes of the student's recipe (for instance `--title_copies=1`), applied last."""
