@@ -129,6 +129,7 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
     (["{run}", "--out", "{out}", "--layers", "0"], "--layers must be 1 to 1"),
     (["{run}", "--out", "{out}", "--layers", "1", "--alpha", "1.5"], "distill.alpha must be in [0, 1]"),
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "-1"], "distill.temperature must be positive"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "0"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
     (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
     (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "a student trains every layer it has"),

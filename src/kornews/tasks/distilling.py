@@ -43,7 +43,7 @@ def distill_run(teacher, out, *, layers=2, unlabeled=None, max_len=None, epochs=
     defaults = DistillConfig(teacher="")
     plan = DistillConfig(teacher=str(teacher.resolve()), layers=layers, unlabeled=unlabeled, encoding=encoding,
                          alpha=defaults.alpha if alpha is None else alpha,
-                         temperature=temperature or defaults.temperature,
+                         temperature=defaults.temperature if temperature is None else temperature,
                          hidden=defaults.hidden if hidden is None else hidden)
     # every layer of the student trains (it starts as a stack the teacher never ran as such); a teacher's pseudo-
     # labels are not carried over: its soft labels of the same articles can be given as --unlabeled
