@@ -100,3 +100,11 @@ def test_cr_only_csv_through_every_reader(tiny_runs, slices, tiny_backbone, tmp_
                  f"--backbone={tiny_backbone}", "--max_len=32", "--epochs=1", "--val_fraction=0.34",
                  "--threads=1", "--freeze_layers=0"]) == 0
     assert (out / "final.json").is_file()
+
+
+def test_actors_without_ray_is_one_line_and_writes_nothing(tiny_run, slices, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tiny_run), str(slices / "test.csv"), "-o", str(out), "--actors", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--actors sizes a Ray actor pool: add --ray") and len(err.splitlines()) == 1
+    assert not out.exists()
