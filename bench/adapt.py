@@ -18,16 +18,15 @@ through the label map (culture and entertain → 생활문화); knews8 test accu
 is (prior shift included) and without the prior shift. Pseudo-label accuracy is measured here with YNAT's labels,
 which `kornews adapt` never sees.
 """
-import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TO_YNAT, kornews, machine, mapped_scores, measured, publish, table  # noqa: E402
+from common import TO_YNAT, kornews, mapped_scores, measured_once, provenance, publish, start, table, \
+    verb_bench, yardstick_scores, yardsticks  # noqa: E402
 
 
 def unlabeled(split: str, path: Path) -> pd.DataFrame:
@@ -41,26 +40,16 @@ def unlabeled(split: str, path: Path) -> pd.DataFrame:
 
 def adapt(run: Path, source: Path, out: Path, method: str, extra: list[str]) -> tuple[str, str]:
     """(seconds, peak MiB) of `kornews adapt` into `out`; a run finished by an earlier invocation is reused with what
-    that invocation measured."""
-    record = out.with_suffix(".json")
-    if (out / "adapt" / "summary.json").is_file():
-        if record.is_file():
-            return tuple(json.loads(record.read_text()))
-        return f"{json.loads((out / 'adapt' / 'summary.json').read_text())['seconds']:.0f}", "-"
-    if out.exists():
-        import shutil
-        shutil.rmtree(out)
-    seconds, peak = measured(kornews("adapt", str(run), str(source), "--out", str(out), "--method", method, "--quiet",
-                                     *extra), log=out.with_suffix(".log"))
-    record.write_text(json.dumps([f"{seconds:.0f}", f"{peak:.0f}"]))
-    return f"{seconds:.0f}", f"{peak:.0f}"
+    that invocation measured (its own summary's seconds where it recorded nothing)."""
+    summary = out / "adapt" / "summary.json"
+    cmd = kornews("adapt", str(run), str(source), "--out", str(out), "--method", method, "--quiet", *extra)
+    return measured_once(cmd, out, summary) or (f"{json.loads(summary.read_text())['seconds']:.0f}", "-")
 
 
 def scores(run: Path, ynat: pd.DataFrame, test: pd.DataFrame, prior: bool = True) -> list[str]:
     from kornews import Classifier
     clf = Classifier.load(run, prior=prior)
-    acc, f1 = mapped_scores(clf.predict_proba(ynat.assign(body="")), clf.labels, list(ynat["label"]), TO_YNAT)
-    in_domain, _ = mapped_scores(clf.predict_proba(test), clf.labels, list(test["label"]))
+    acc, f1, in_domain = yardstick_scores(clf, ynat, test)
     bare = mapped_scores(Classifier.load(run, prior=False).predict_proba(test), clf.labels, list(test["label"]))[0] \
         if prior and (Path(run) / "adaptation.json").is_file() else in_domain
     return [f"{acc:.4f}", f"{f1 * 100:.2f}", f"{in_domain:.4f}", f"{bare:.4f}"]
@@ -86,20 +75,12 @@ VARIANTS = {  # name: (its row, `kornews adapt` method, options, adapted from th
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="a finished knews8 run (e.g. the one `kornews demo` leaves)")
-    ap.add_argument("--out-dir", default="bench/runs/adapt")
+    ap = verb_bench(__doc__, run_help="a finished knews8 run (e.g. the one `kornews demo` leaves)",
+                    out_dir="bench/runs/adapt", section="adapt")
     ap.add_argument("--cases", default="inductive,transductive")
     ap.add_argument("--variants", default="prior,no-spread,default,then-prior", help=f"any of {', '.join(VARIANTS)}")
-    ap.add_argument("--section", default="adapt")
-    args, extra = ap.parse_known_args()
-    from kornews import articles
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = Path(args.run)
-    started = time.time()
-    ynat_dev = unlabeled("dev", out_dir / "ynat-dev-unlabeled.csv")
-    test = articles.read("knews8:test", mode=3, quiet=True).frame
+    args, extra, out_dir, run, started = start(ap)
+    ynat_dev, test = yardsticks()
     header = ["case", "model", "adapt seconds", "peak MiB", "pseudo-labels right", "YNAT dev accuracy",
               "YNAT dev macro-F1", "knews8 test accuracy", "knews8 test, no prior shift"]
     rows = [["-", f"the run as trained ({run.name})", "-", "-", "-", *scores(run, ynat_dev, test)]]
@@ -109,9 +90,9 @@ def main():
         truth = unlabeled(split, source)
         for variant in args.variants.split(","):
             name, method, options, chained = VARIANTS[variant]
-            start = out_dir / f"{case}-default" if chained else run
+            origin = out_dir / f"{case}-default" if chained else run
             out = out_dir / f"{case}-{variant}"
-            seconds, peak = adapt(start, source, out, method, [*options, *extra])
+            seconds, peak = adapt(origin, source, out, method, [*options, *extra])
             rows.append([case, name, seconds, peak, pseudo_accuracy(out, truth),
                          *scores(out, ynat_dev, test)])
             spread = out / "adapt" / "spread-probs.npy"
@@ -123,12 +104,9 @@ def main():
                 rows.append([case, "label spreading alone (no training; the target is the scored set)", "-", "-",
                              "-", f"{acc:.4f}", f"{f1 * 100:.2f}", "-", "-"])
             print(table(header, rows), flush=True)
-    options = " ".join(extra) or "its defaults"
     text = "\n".join([
         "## Adapting to another source without its labels", "",
-        f"`python bench/adapt.py {' '.join(sys.argv[1:])}` on the run `kornews demo` "
-        f"left — {machine()}, {time.strftime('%Y-%m-%d')}; `kornews adapt` with {options}; "
-        f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
+        f"On the run `kornews demo` left. {provenance('adapt', extra, started)}", "",
         table(header, rows), "",
         "Inductive: adapted on YNAT train headlines without labels, scored on YNAT dev; transductive: adapted on "
         "YNAT dev itself, unlabelled. YNAT scores are over its 7 topics (culture and entertain → 생활문화). "

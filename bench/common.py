@@ -1,6 +1,9 @@
 """Shared by the benchmarks: timed child processes with their own peak memory, and the docs table writer."""
+import argparse
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +29,21 @@ def measured(cmd: list[str], log: Path | None = None) -> tuple[float, float]:
         tail = Path(log).read_text()[-2000:] if log else ""
         raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{tail}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def measured_once(cmd: list[str], out: Path, done: Path) -> tuple[str, str] | None:
+    """(seconds, peak MiB) as table cells of `cmd`, which makes the directory `out`; where `done` exists, an earlier
+    invocation finished it and what it measured (recorded beside `out`) is reused: None if it recorded nothing.
+    A directory left unfinished is made anew."""
+    record = out.with_suffix(".json")
+    if done.is_file():
+        return tuple(json.loads(record.read_text())) if record.is_file() else None
+    if out.exists():
+        shutil.rmtree(out)
+    seconds, peak = measured(cmd, log=out.with_suffix(".log"))
+    cells = (f"{seconds:.0f}", f"{peak:.0f}")
+    record.write_text(json.dumps(cells))
+    return cells
 
 
 def kornews(*args) -> list[str]:
@@ -97,3 +115,43 @@ def mapped_scores(probs, labels, truth, to=None) -> tuple[float, float]:
     pred = [labels[i] for i in probs.argmax(1)]
     pred = [to[x] for x in pred] if to else pred
     return accuracy_score(truth, pred), f1_score(truth, pred, average="macro")
+
+
+def verb_bench(doc: str, *, run_help: str, out_dir: str, section: str) -> argparse.ArgumentParser:
+    """The parser of a bench that runs a kornews verb on a run: --run, --out-dir (made when parsed by `start`),
+    --section; unknown options pass through to the verb."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help=run_help)
+    ap.add_argument("--out-dir", default=out_dir)
+    ap.add_argument("--section", default=section)
+    return ap
+
+
+def start(ap: argparse.ArgumentParser):
+    """(args, the verb's options, out_dir made, the run, the start time) of a `verb_bench`."""
+    args, extra = ap.parse_known_args()
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return args, extra, out_dir, Path(args.run), time.time()
+
+
+def yardsticks():
+    """The two sets every knews8 model is scored on: YNAT dev headlines (9,107, another outlet and period; no body)
+    and knews8 test (320 articles, title + body)."""
+    from kornews import articles
+    return (articles.read("ynat:dev", mode=2, quiet=True).frame.assign(body=""),
+            articles.read("knews8:test", mode=3, quiet=True).frame)
+
+
+def yardstick_scores(clf, ynat, test) -> tuple[float, float, float]:
+    """(YNAT dev accuracy, its macro-F1 over the 7 YNAT topics, knews8 test accuracy) of a Classifier."""
+    acc, f1 = mapped_scores(clf.predict_proba(ynat), clf.labels, list(ynat["label"]), TO_YNAT)
+    return acc, f1, mapped_scores(clf.predict_proba(test), clf.labels, list(test["label"]))[0]
+
+
+def provenance(verb: str, extra: list[str], started: float) -> str:
+    """The line under a `verb_bench` section's heading: its command, machine, date, the verb's options, how long."""
+    script = Path(sys.argv[0]).name
+    return (f"`python bench/{script} {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
+            f"`kornews {verb}` with {' '.join(extra) or 'its defaults'}; {(time.time() - started) / 60:.0f} minutes in "
+            "all, one process at a time.")
