@@ -68,6 +68,12 @@ def cmd_predict(args):
                  min_confidence=args.min_confidence, explain=args.explain)
 
 
+def cmd_zero_shot(args):
+    from .tasks.zero_shot import zero_shot
+    zero_shot(args.data, args.output, labels=args.labels, backbone=args.backbone, fmt=args.format,
+              encoding=args.encoding, log=lambda s: print(f"kornews: {s}", file=sys.stderr))
+
+
 def cmd_calibrate(args):
     from .tasks.calibrate import calibrate_run
     calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy)
@@ -210,6 +216,15 @@ VERBS = {
                        help="predict with Ray Data actors: a local Ray on this machine, or ADDRESS (auto, "
                             "ray://host:10001)"),
         _engine_argument(p))),
+    "zero-shot": ("topics without training: the pretrained encoder against topic descriptions (scored when the "
+                  "data has labels)", cmd_zero_shot, lambda p: (
+        p.add_argument("data", help="file, dataset name, or - for stdin"),
+        p.add_argument("--labels", default="knews8",
+                       help="the topics: knews8 (default), ynat, or a YAML file of `label: description` lines"),
+        p.add_argument("--backbone", default="me5-small", help="an e5-style encoder (default: me5-small)"),
+        p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
+        p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
+        p.add_argument("--encoding"))),
     "calibrate": ("fit the run's temperature and review threshold on labelled data (default: its validation split)",
                   cmd_calibrate, lambda p: (
                       p.add_argument("run"),

@@ -33,10 +33,11 @@ class LabelMap:
     def __repr__(self):
         return f"LabelMap({self.labels!r})"
 
-    def encode(self, labels, source=None, rows=None) -> list[int]:
-        """Ids of `labels`; labels never seen in training are an error naming them, with their rows.
+    def encode(self, labels, source=None, rows=None, unknown="labels never seen in training") -> list[int]:
+        """Ids of `labels`; labels outside the map are an error naming them, with their rows.
 
-        `rows` gives each label's row number for the message (default: 1-based position).
+        `rows` gives each label's row number for the message (default: 1-based position); `unknown` says what
+        such labels are.
         """
         labels = [str(label) for label in labels]
         unseen = {}
@@ -49,7 +50,7 @@ class LabelMap:
                 for label, r in unseen.items())
             known = ", ".join(self.labels[:20]) + (", ..." if len(self) > 20 else "")
             prefix = f"{source}: " if source else ""
-            raise KornewsError(f"{prefix}labels never seen in training: {listed}; known: {known}")
+            raise KornewsError(f"{prefix}{unknown}: {listed}; known: {known}")
         return [self.label2id[label] for label in labels]
 
     def decode(self, ids) -> list[str]:
