@@ -89,6 +89,11 @@ def test_summary_statistics():
     ({"seeds": [1]}, "a grid needs 'conditions'"),
     ({"conditions": [{"name": "a", "lr": -1}]}, "config: lr must be positive"),
     ({"conditions": [{"name": "a b"}, {"name": "a-b"}]}, "two cells share a name"),
+    ({"conditions": [{"name": "a"}], "folds": 1}, "folds must be a whole number of at least 2, got 1"),
+    ({"conditions": [{"name": "a"}], "folds": True}, "folds must be a whole number"),
+    ({"conditions": [{"name": "a"}], "baseline": "b"}, "baseline 'b' is not a condition of the grid (conditions: a)"),
+    ({"conditions": [{"name": "a"}], "cross": "ynat:dev"}, "cross must be a mapping with 'data'"),
+    ({"conditions": [{"name": "a"}], "cross": {"data": "ynat:dev", "maps": {}}}, "cross must be a mapping"),
 ])
 def test_bad_grids_fail_before_training(spec, message, tmp_path):
     path = tmp_path / "g.yaml"
@@ -98,3 +103,59 @@ def test_bad_grids_fail_before_training(spec, message, tmp_path):
     assert not (tmp_path / "out" / "cells").exists()
 
 
+
+
+@pytest.fixture
+def fold_grid(slices, tiny_backbone, tmp_path, shared):
+    """Two conditions x 2 folds x 1 seed over the pooled slices, scored also on 48 YNAT headlines."""
+    ynat = pd.read_csv(shared / "ynat" / "dev.tsv", sep="\t", dtype=str).head(48)
+    ynat.to_csv(tmp_path / "headlines.tsv", sep="\t", index=False)
+    spec = {"base": {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
+                     "backbone": str(tiny_backbone), "max_len": 32, "epochs": 1, "val_fraction": 0.25,
+                     "threads": 1, "freeze_layers": 1, "lr": 5e-4, "log_every": 100},
+            "seeds": [1], "folds": 2, "baseline": "titles",
+            "cross": {"data": str(tmp_path / "headlines.tsv"),
+                      "map": {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화",
+                              "entertain": "생활문화", "international": "세계", "sport": "스포츠", "politics": "정치"}},
+            "conditions": [{"name": "titles", "mode": 2}, {"name": "bodies", "mode": 1}]}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return path
+
+
+def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slices, tmp_path):
+    out = tmp_path / "exp"
+    result = experiments.run_grid(fold_grid, out, log=lambda s: None)
+    pooled = pd.concat([pd.read_csv(slices / f"{s}.csv") for s in ("train", "test")])
+    held = [pd.read_csv(out / "folds" / f"fold-{k}" / "test.csv") for k in (1, 2)]
+    rest = [pd.read_csv(out / "folds" / f"fold-{k}" / "train.csv") for k in (1, 2)]
+    assert sum(map(len, held)) == len(pooled) == 128 and not set(held[0].id) & set(held[1].id)
+    assert set(rest[0].id) == set(held[1].id)  # with two folds, each trains on the other
+    assert all((h.label.value_counts() == 8).all() for h in held)  # stratified: 8 of each topic's 16
+    for cell in ("titles-seed1-fold1", "titles-seed1-fold2", "bodies-seed1-fold1", "bodies-seed1-fold2"):
+        cfg = yaml.safe_load((out / "cells" / cell / "config.yaml").read_text())
+        assert cfg["test"].endswith(f"fold-{cell[-1]}/test.csv") and (out / "cells" / cell / "report.json").is_file()
+    cross = json.loads((out / "cells" / "titles-seed1-fold1" / "cross.json").read_text())
+    assert cross["n"] == 48 and 0 <= cross["accuracy"] <= 1
+    assert not (out / "cells" / "bodies-seed1-fold1" / "cross.json").exists()  # no bodies in headlines
+
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    assert summary["folds"].tolist() == [2, 2] and summary["seeds"].tolist() == [1, 1]
+    assert summary["cross acc"].isna().tolist() == [False, True]
+    paired = pd.read_csv(out / "report" / "paired.csv")
+    assert paired["Condition"].tolist() == ["bodies"] and paired["pairs"].tolist() == [2]
+    acc = {c: [json.loads((out / "cells" / f"{c}-seed1-fold{k}" / "report.json").read_text())["accuracy"]
+               for k in (1, 2)] for c in ("titles", "bodies")}
+    expected = 100 * ((acc["bodies"][0] - acc["titles"][0]) + (acc["bodies"][1] - acc["titles"][1])) / 2
+    assert paired["Δ test acc (points)"][0].startswith(f"{expected:+.2f} ± ")
+    assert result["paired"][0]["Condition"] == "bodies"
+    assert "Paired against 'titles'" in (out / "report" / "report.md").read_text()
+
+
+def test_paired_differences_and_t():
+    cells = pd.DataFrame({"condition": ["base"] * 3 + ["new"] * 3, "seed": [1, 2, 3] * 2, "fold": [1] * 6,
+                          "accuracy": [0.80, 0.82, 0.84, 0.82, 0.85, 0.86], "cross_accuracy": [None] * 6})
+    row = experiments.paired(cells, "base").iloc[0]
+    # differences 2, 3, 2 points: mean 2.333, sd 0.577, t = 2.333 / (0.577 / sqrt 3) = 7.00
+    assert row["pairs"] == 3 and row["Δ test acc (points)"] == "+2.33 ± 0.58" and row["t (test acc)"] == "+7.00"
+    assert "Δ cross acc (points)" not in row

@@ -6,6 +6,7 @@ encoder alone is a classifier: the floor any fine-tuning has to clear, and a sta
 
     ZeroShot(descriptions, backbone).fit()     label_vectors_ from the descriptions
     .predict_proba(texts) / .predict(texts)    softmax over cosine / temperature (not calibrated)
+    .transform(texts), .proba(vectors)         the same in two steps: articles embedded once, several label sets
 """
 from pathlib import Path
 
@@ -101,11 +102,17 @@ class ZeroShot:
         self.label_vectors_ = self._embed(["query: " + text for text in found.values()])
         return self
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def transform(self, texts) -> np.ndarray:
+        """The articles' unit vectors (what `proba` compares with the descriptions')."""
         if self.label_vectors_ is None:
             raise KornewsError("the zero-shot classifier is not fitted: call fit first")
-        similarity = self._embed(["passage: " + str(t) for t in texts]) @ self.label_vectors_.T
-        logits = similarity / self.temperature
+        return self._embed(["passage: " + str(t) for t in texts])
+
+    def predict_proba(self, texts) -> np.ndarray:
+        return self.proba(self.transform(texts))
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        logits = vectors @ self.label_vectors_.T / self.temperature
         probs = np.exp(logits - logits.max(1, keepdims=True))
         return probs / probs.sum(1, keepdims=True)
 
