@@ -42,7 +42,8 @@ def main():
     args = ap.parse_args()
     import torch
 
-    from kornews import articles, folds, rundir
+    from kornews import articles, rundir
+    from kornews.loop import validation_split
     from kornews.classifier import Classifier
     started = time.time()
     cfg = rundir.read_config(args.run)
@@ -51,8 +52,7 @@ def main():
     tuned = {name: p.detach().float().clone() for name, p in model.named_parameters()}
     base = pretrained_weights(model, cfg.backbone)
     moved = [n for n in base if not torch.equal(base[n], tuned[n].to(base[n].dtype))]
-    val = folds.stratified_split(articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame,
-                                 cfg.val_fraction, cfg.seed)[1]
+    val = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     ynat, test = yardsticks()
     rows = []
     for a in [float(x) for x in args.alphas.split(",")]:

@@ -159,3 +159,14 @@ def test_paired_differences_and_t():
     # differences 2, 3, 2 points: mean 2.333, sd 0.577, t = 2.333 / (0.577 / sqrt 3) = 7.00
     assert row["pairs"] == 3 and row["Δ test acc (points)"] == "+2.33 ± 0.58" and row["t (test acc)"] == "+7.00"
     assert "Δ cross acc (points)" not in row
+
+
+@pytest.mark.parametrize("grid_file", sorted((experiments.Path(__file__).resolve().parents[1] / "experiments")
+                                             .glob("*.yaml")), ids=lambda p: p.name)
+def test_the_projects_grids_validate(grid_file, shared):
+    spec = experiments.read_grid(grid_file)
+    todo = experiments.cells(spec)
+    for cell in todo:  # every cell's recipe is valid (a fold cell's, before its fold files exist)
+        assert experiments.config.load(base=experiments.config.merge(
+            spec["base"], experiments.config.nest(cell.values))).mode in (1, 2, 3, 4, 5)
+    assert len({c.name for c in todo}) == len(todo)

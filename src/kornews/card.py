@@ -48,14 +48,15 @@ def render(run) -> str:
              f"{_mode_text(cfg.mode)} (at most {cfg.max_len} tokens, long articles by `{cfg.long_strategy}`) and "
              f"answers one of {len(labels)} topics: {', '.join(labels)}.", "",
              "## Training data", "",
-             f"`{cfg.train}`, labelled; {cfg.val_fraction:.0%} of it held out (stratified, seed {cfg.seed}) to choose "
+             f"`{cfg.train}`, labelled; {cfg.val_fraction:.0%} of it held out (stratified, seed "
+             f"{cfg.seed if cfg.split_seed is None else cfg.split_seed}) to choose "
              "the epoch by validation loss and to fit the calibration. The test split never chooses anything.", "",
              "## Training procedure", "",
              f"AdamW, lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs at most (early stopping after "
              f"{cfg.patience} without improvement), {cfg.schedule} decay after {cfg.warmup_ratio:.0%} warmup, "
              f"gradient clipping {cfg.clip:g}, bottom {cfg.freeze_layers} layers frozen"
              + (f", fusion with TF-IDF: {cfg.fusion}" if cfg.fusion else "") + ". The whole recipe: `config.yaml`.",
-             *_adaptation(run, cfg), *_distillation(cfg), "", "## Evaluation", ""]
+             *_adaptation(run, cfg), *_distillation(cfg), *_soup(run), "", "## Evaluation", ""]
     if final:
         lines.append(f"- validation (the kept epoch {final.get('best_epoch')}): accuracy {final['val_acc']:.4f}")
     if report:
@@ -128,6 +129,17 @@ def _distillation(cfg) -> list[str]:
             + (f", plus {plan.hidden:g} × the squared distance of each layer's output from its teacher layer's"
                if plan.hidden else "")
             + ". Its own validation split chose the epoch and fitted its temperature."]
+
+
+def _soup(run: Path) -> list[str]:
+    """The card's account of `kornews soup`: which runs its weights average."""
+    soup = _read(run / rundir.SOUP)
+    if not soup:
+        return []
+    return ["", "## Model soup", "",
+            f"The weights are the mean of {len(soup['members'])} runs of this recipe that differ only in seed "
+            f"({', '.join(map(str, soup['seeds']))}): {', '.join(f'`{m}`' for m in soup['members'])}. They share the "
+            "validation articles, which fitted the soup's temperature."]
 
 
 def _mode_text(mode: int) -> str:

@@ -102,6 +102,11 @@ def cmd_distill(args):
     print("final: " + " ".join(f"{k}={v}" for k, v in final.items()))
 
 
+def cmd_soup(args):
+    from .tasks.souping import soup_run
+    soup_run(args.runs, args.out)
+
+
 def cmd_export(args):
     from .tasks.onnx_export import export
     export(args.run, int8=args.int8)
@@ -271,6 +276,10 @@ VERBS = {
                                                     "teacher layer it was taken from (default 0: off)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),
         p.set_defaults(accepts_overrides=True))),
+    "soup": ("one model averaging the weights of runs that differ only in seed (a new run directory)", cmd_soup,
+             lambda p: (p.add_argument("runs", nargs="+", help="run directories trained with the same split_seed "
+                                                                  "and init_seed"),
+                        p.add_argument("--out", required=True, help="the soup's run directory"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),
                           p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation"))),

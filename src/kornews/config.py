@@ -107,6 +107,10 @@ class TrainConfig:
     # bookkeeping
     precision: str = "auto"          # training matmuls in bf16 where the CPU has bf16 units (AMX, AVX512-BF16)
     seed: int = 42
+    # None: `seed`. Runs that differ only in seed but share these split the same validation articles and start
+    # from the same head, so their weights can be averaged (`kornews soup`)
+    split_seed: int | None = None
+    init_seed: int | None = None
     threads: int | None = None       # torch intra-op threads; None: torch's default
     log_every: int = 10              # one progress line every N batches
     eval_batch_size: int = 64

@@ -52,6 +52,11 @@ def read_split(cfg, source: str, split: str):
     return articles.read(source, mode=cfg.mode, columns=cfg.columns, split=split, encoding=cfg.encoding).frame
 
 
+def validation_split(cfg, df) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) of a run's labelled articles: the one place a run's validation split is drawn."""
+    return folds.stratified_split(df, cfg.val_fraction, cfg.seed if cfg.split_seed is None else cfg.split_seed)
+
+
 def title_copies(df, share: float, seed: int):
     """`df` plus title-only copies of `share` of its titled articles (drawn by `seed`), for input that arrives as
     bare headlines. On headlines from another source it hurt (docs/benchmarks.md, recipe search): off by default."""
@@ -66,7 +71,7 @@ def title_copies(df, share: float, seed: int):
 def prepare(cfg, clusterer=None) -> Prepared:
     df = read_split(cfg, cfg.train, "train")
     labels = LabelMap.fit(df["label"])
-    tr, va = folds.stratified_split(df, cfg.val_fraction, cfg.seed)
+    tr, va = validation_split(cfg, df)
     if va.empty:
         raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
                            f"stopping ({len(df)} training articles); raise it or add data")
@@ -93,7 +98,10 @@ def prepare(cfg, clusterer=None) -> Prepared:
     path = str(Path(parent) / rundir.MODEL) if parent is not None else backbones.resolve(cfg.backbone)
     tok = backbones.load_tokenizer(path)
     model = modeling.build(path, labels.id2label, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                            spec=spec, seed=cfg.seed, keep_head=parent is not None)
+                            spec=spec, seed=cfg.seed if cfg.init_seed is None else cfg.init_seed,
+                            keep_head=parent is not None)
+    if cfg.init_seed is not None:  # dropout and the rest draw from the run's own seed, not the head's
+        torch.manual_seed(cfg.seed)
     if cfg.distill is not None:
         model = modeling.shrink(model, modeling.student_layers(len(modeling.encoder_layers(model)),
                                                                cfg.distill.layers))

@@ -10,6 +10,7 @@
     RUN/predictions.csv    written by `evaluate`; `report` rebuilds report.md/json and plots/ from it
     RUN/adaptation.json    the prior correction of an adapted run (`kornews adapt`)
     RUN/adapt/             what `kornews adapt` worked from: the plan, the source run's probabilities, pseudo-labels
+    RUN/soup.json          the runs a soup averages (`kornews soup`)
 """
 import csv
 import io
@@ -27,7 +28,7 @@ from .errors import KornewsError
 
 CONFIG, MODEL, CLUSTERER, METRICS, FINAL, ENV, CHECKPOINT = (
     "config.yaml", "model", "clusterer", "metrics.jsonl", "final.json", "env.json", "checkpoint")
-PREDICTIONS, PLOTS, ADAPT = "predictions.csv", "plots", "adapt"
+PREDICTIONS, PLOTS, ADAPT, SOUP = "predictions.csv", "plots", "adapt", "soup.json"
 
 
 def require(run, *names) -> Path:

@@ -1,6 +1,7 @@
 """`kornews calibrate RUN [FILE]`: fit the run's temperature (and a default review threshold) on labelled articles,
 by default the validation split that chose its epoch; `train` calls it when a run finishes."""
-from .. import articles, calibration, folds, rundir
+from .. import articles, calibration, rundir
+from ..loop import validation_split
 from ..classifier import Classifier
 from ..labels import LabelMap
 
@@ -13,7 +14,7 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     if source is None:
         cfg = rundir.read_config(run)
         df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
-        df = folds.stratified_split(df, cfg.val_fraction, cfg.seed)[1]
+        df = validation_split(cfg, df)[1]
         where = f"validation split ({len(df)} articles)"
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame

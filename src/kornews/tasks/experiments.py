@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import config, rundir
+from .. import articles, config, rundir
 from ..errors import KornewsError
 from .. import plots
 from ..files import atomic_write_text
@@ -132,7 +132,7 @@ def write_folds(spec: dict, out) -> None:
         return
     from sklearn.model_selection import StratifiedKFold
     base = config.load(base=spec["base"])
-    pooled = pd.concat([_all_fields(source, split, base) .assign(id=lambda d, s=split: s + "-" + d["id"])
+    pooled = pd.concat([_all_fields(source, split, base).assign(id=lambda d, s=split: s + "-" + d["id"])
                         for source, split in ((base.train, "train"), (base.test, "test")) if source],
                        ignore_index=True)
     fewest = pooled["label"].value_counts()
@@ -149,7 +149,6 @@ def write_folds(spec: dict, out) -> None:
 def _all_fields(source, split: str, cfg) -> pd.DataFrame:
     """The labelled articles of a source with title and body where it has both (mode 3), else as the recipe's
     mode reads them: every condition's mode then finds its fields in the fold files."""
-    from .. import articles
     try:
         return articles.read(source, mode=3, columns=cfg.columns, split=split, encoding=cfg.encoding,
                              quiet=True).frame

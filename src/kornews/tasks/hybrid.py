@@ -3,7 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import articles, folds, rundir
+from .. import articles, rundir
+from ..loop import validation_split
 from ..classifier import Classifier
 from ..labels import LabelMap
 from ..tfidf import DIR, Hybrid, Tfidf, fit_fusion, fuse, texts
@@ -18,7 +19,7 @@ def fit_hybrid(run, kind: str = "average", log=print, tfidf: Tfidf | None = None
     clf = Classifier.load(run, hybrid=False)
     labels = LabelMap(clf.labels)
     df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding).frame
-    tr, va = folds.stratified_split(df, cfg.val_fraction, cfg.seed)
+    tr, va = validation_split(cfg, df)
     if tfidf is None:
         tfidf = Tfidf().fit(texts(tr, cfg.mode), labels.encode(tr["label"]), len(labels))
     y_val = np.asarray(labels.encode(va["label"]))
