@@ -197,3 +197,61 @@ def test_title_copies_reach_training_only(slices, tiny_backbone, tiny_cfg):
         [tok.decode(tok(t)["input_ids"], skip_special_tokens=True) for t in titled["title"]]
     assert all(tt == [0] * len(tt) for tt in copied.train.token_type_ids[n:])
     assert copied.val.input_ids == plain.val.input_ids and (copied.val_y == plain.val_y).all()
+
+
+def test_a_label_set_costs_minus_the_log_of_its_summed_probability():
+    import torch
+    import torch.nn.functional as F
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    sets = torch.tensor([[False, True, True]])  # id 3 = "1 or 2"
+    single = torch.tensor([0, 2])
+    assert torch.allclose(loop.objective(logits, single, sets=sets), F.cross_entropy(logits, single))
+    p = logits.softmax(1)
+    expected = -(torch.log(p[0, 0]) + torch.log(p[1, 1] + p[1, 2])) / 2
+    assert torch.allclose(loop.objective(logits, torch.tensor([0, 3]), sets=sets), expected)
+    assert loop.allowed(torch.tensor([3, -1, 1]), 3, sets).tolist() == [
+        [False, True, True], [False, False, False], [False, True, False]]
+
+
+@pytest.fixture
+def headlines(tmp_path):
+    """Six YNAT-style headlines with YNAT's Korean labels (a TSV with title, label)."""
+    path = tmp_path / "headlines.tsv"
+    pd.DataFrame({"title": ["손흥민 두 골", "코스피 상승", "국회 본회의", "새 영화 개봉", "전시회 열려", "류현진 승리"],
+                  "label": ["스포츠", "경제", "정치", "생활문화", "생활문화", "스포츠"]}).to_csv(path, sep="\t", index=False)
+    return path
+
+
+YNAT_TO_KNEWS8 = {"스포츠": "sport", "경제": "economy", "정치": "politics", "생활문화": "culture|entertain"}
+
+
+def test_also_rows_map_labels_and_sets(headlines, tiny_cfg):
+    from kornews.labels import LabelMap
+    labels = LabelMap.fit(["culture", "economy", "entertain", "politics", "sport"])
+    df, ids, sets = loop.also_rows(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}), labels)
+    assert len(df) == 6 and ids.tolist() == [4, 1, 3, 5, 5, 4]  # 5 = the one set, culture or entertain
+    assert sets.tolist() == [[True, False, True, False, False]]
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"스포츠": "sport"}, "also.labels has no entry for .* label\\(s\\) 경제, 생활문화, 정치"),
+    ({**YNAT_TO_KNEWS8, "정치": "policy"}, "maps to policy, which the training data's labels"),
+])
+def test_also_labels_that_do_not_fit_are_one_line(headlines, tiny_cfg, labels, message):
+    from kornews.labels import LabelMap
+    with pytest.raises(KornewsError, match=message):
+        loop.also_rows(tiny_cfg(also={"data": str(headlines), "labels": labels}),
+                       LabelMap.fit(["culture", "economy", "entertain", "politics", "sport"]))
+
+
+def test_training_with_another_source_keeps_validation_its_own(headlines, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}, epochs=1)
+    alone, both = loop.prepare(tiny_cfg()), loop.prepare(cfg)
+    assert len(both.train_y) == len(alone.train_y) + 6 and (both.train_y >= 8).sum() == 2
+    assert both.val_y.tolist() == alone.val_y.tolist() and both.label_sets.shape == (1, 8)
+    from kornews.tasks.training import train_run
+    train_run(cfg, tmp_path / "run", progress=False, log=lambda s: None)
+    assert (tmp_path / "run" / "final.json").is_file() and config.load(tmp_path / "run" / "config.yaml").also.data == str(headlines)
+    assert "also trained on" in (tmp_path / "run" / "README.md").read_text()
+    with pytest.raises(KornewsError, match="not to an adapted or distilled one"):
+        tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}, distill={"teacher": "x"}, freeze_layers=0)

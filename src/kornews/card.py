@@ -50,7 +50,8 @@ def render(run) -> str:
              "## Training data", "",
              f"`{cfg.train}`, labelled; {cfg.val_fraction:.0%} of it held out (stratified, seed "
              f"{cfg.seed if cfg.split_seed is None else cfg.split_seed}) to choose "
-             "the epoch by validation loss and to fit the calibration. The test split never chooses anything.", "",
+             "the epoch by validation loss and to fit the calibration. The test split never chooses anything."
+             + _also(cfg), "",
              "## Training procedure", "",
              f"AdamW, lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs at most (early stopping after "
              f"{cfg.patience} without improvement), {cfg.schedule} decay after {cfg.warmup_ratio:.0%} warmup, "
@@ -129,6 +130,14 @@ def _distillation(cfg) -> list[str]:
             + (f", plus {plan.hidden:g} × the squared distance of each layer's output from its teacher layer's"
                if plan.hidden else "")
             + ". Its own validation split chose the epoch and fitted its temperature."]
+
+
+def _also(cfg) -> str:
+    if cfg.also is None:
+        return ""
+    mapped = ", ".join(f"{k} → {v.replace('|', ' or ')}" for k, v in cfg.also.labels.items())
+    return (f" It was also trained on `{cfg.also.data}` (labelled; never in validation), its labels mapped: "
+            f"{mapped}; where two topics are named, either counts (the loss takes their summed probability).")
 
 
 def _soup(run: Path) -> list[str]:

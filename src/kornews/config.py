@@ -68,6 +68,16 @@ class DistillConfig:
 
 
 @dataclass
+class AlsoConfig:
+    """Another labelled source trained on with `train`: added after the split, so validation (epochs, calibration)
+    stays `train`'s articles. Its labels map to the run's; "a|b" lets either count (the loss takes their summed
+    probability: YNAT's 생활문화 is knews8's culture or entertain)."""
+    data: str
+    labels: dict                     # its label -> the run's label, or "label|label"
+    encoding: str | None = None
+
+
+@dataclass
 class TrainConfig:
     # data
     train: str = "knews8"            # named dataset (knews8, ynat) or a file
@@ -89,6 +99,7 @@ class TrainConfig:
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
     distill: DistillConfig | None = None  # set by `kornews distill`: a smaller student of a teacher run
+    also: AlsoConfig | None = None   # another labelled source, its labels mapped to these (recipes/korean-news.yaml)
     # optimisation
     epochs: int = 4
     batch_size: int = 16
@@ -196,6 +207,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"distill.hidden must be >= 0, got {cfg.distill.hidden if cfg.distill else None}"),
         (cfg.distill is None or cfg.freeze_layers == 0,
          f"a student trains every layer it has: freeze_layers must be 0, got {cfg.freeze_layers}"),
+        (cfg.also is None or (cfg.adapt is None and cfg.distill is None),
+         "also: adds labelled articles to an ordinary run, not to an adapted or distilled one"),
+        (cfg.also is None or (cfg.also.labels and all(isinstance(v, str) and v.strip("|") for v in
+                                                     cfg.also.labels.values())),
+         "also.labels must map each of its labels to a label of the run, or to \"a|b\""),
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"batch_size must be at least 1, got {cfg.batch_size}"),

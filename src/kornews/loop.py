@@ -45,11 +45,40 @@ class Prepared:
     featurizer: Featurizer  # the same article → features path prediction uses
     clusterer: object = None        # modes 4 and 5
     teacher: modeling.Targets | None = None  # distillation: what the teacher says of each training window
+    label_sets: torch.Tensor | None = None   # `also:` rows whose label is a set: label n + k is row k (bool)
 
 
 def read_split(cfg, source: str, split: str):
     """The labelled articles of one of the config's sources, read as every verb reads them."""
     return articles.read(source, mode=cfg.mode, columns=cfg.columns, split=split, encoding=cfg.encoding).frame
+
+
+def also_rows(cfg, labels: LabelMap) -> tuple[pd.DataFrame, np.ndarray, torch.Tensor | None]:
+    """(articles, label ids, label sets) of the `also:` source, its labels mapped to the run's: a mapped "a|b" is
+    id n + k, where row k of the sets (n columns) marks a and b."""
+    also = cfg.also
+    df = articles.read(also.data, mode=cfg.mode, columns=cfg.columns, split="train", encoding=also.encoding).frame
+    unmapped = sorted(set(df["label"]) - set(map(str, also.labels)))
+    if unmapped:
+        raise KornewsError(f"config: also.labels has no entry for {also.data}'s label(s) {', '.join(unmapped)}")
+    targets = {str(k): tuple(str(v).split("|")) for k, v in also.labels.items()}
+    foreign = sorted({t for names in targets.values() for t in names} - set(labels.labels))
+    if foreign:
+        raise KornewsError(f"config: also.labels maps to {', '.join(foreign)}, which the training data's labels "
+                           f"({', '.join(labels.labels)}) lack")
+    sets = sorted({names for names in targets.values() if len(names) > 1})
+    ids = {key: labels.label2id[names[0]] if len(names) == 1 else len(labels) + sets.index(names)
+           for key, names in targets.items()}
+    mask = torch.zeros((len(sets), len(labels)), dtype=torch.bool)
+    for k, names in enumerate(sets):
+        mask[k, [labels.label2id[n] for n in names]] = True
+    return df, np.array([ids[label] for label in df["label"]]), mask if sets else None
+
+
+def allowed(labels: torch.Tensor, n: int, sets: torch.Tensor | None) -> torch.Tensor:
+    """(batch, n) bool: the labels each row may take (its own; a set's members for ids n + k; none for -1)."""
+    table = torch.eye(n, dtype=torch.bool) if sets is None else torch.cat([torch.eye(n, dtype=torch.bool), sets])
+    return torch.where((labels >= 0)[:, None], table[labels.clamp(min=0)], False)
 
 
 def validation_split(cfg, df) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -86,6 +115,10 @@ def prepare(cfg, clusterer=None) -> Prepared:
     if cfg.adapt is not None and cfg.adapt.pseudo:  # after the split: validation stays labelled articles only
         tr = pd.concat([tr, read_split(cfg, cfg.adapt.pseudo, "train")], ignore_index=True)
     train_y = np.asarray(labels.encode(tr["label"]))
+    sets = None
+    if cfg.also is not None:  # after the split: validation stays the main source's own articles
+        extra, extra_y, sets = also_rows(cfg, labels)
+        tr, train_y = pd.concat([tr, extra], ignore_index=True), np.concatenate([train_y, extra_y])
     if cfg.distill is not None and cfg.distill.unlabeled:  # labelled by the teacher alone: label -1
         extra = articles.read(cfg.distill.unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False,
                               encoding=cfg.distill.encoding, quiet=True).frame
@@ -119,7 +152,8 @@ def prepare(cfg, clusterer=None) -> Prepared:
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
                     featurizer=featurizer, clusterer=clusterer, train=train, train_y=train_y, val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
-                    test_y=test_y, teacher=teacher_targets(cfg, train, featurizer.pad_id) if cfg.distill else None)
+                    test_y=test_y, teacher=teacher_targets(cfg, train, featurizer.pad_id) if cfg.distill else None,
+                    label_sets=sets)
 
 
 def teacher_targets(cfg, features: Features, pad_id: int) -> modeling.Targets:
@@ -145,10 +179,14 @@ def hidden_loss(states, teacher: list, idx, mask) -> torch.Tensor:
     return total / len(teacher)
 
 
-def objective(logits, labels, teacher=None, distill=None):
-    """The training loss: cross-entropy on the labels, or with a teacher the distillation loss of Hinton et al.
-    (KL divergence of the temperature-softened distributions, scaled by T², weighted alpha) plus 1 - alpha of the
-    cross-entropy on the labelled rows (label -1: the teacher's word alone)."""
+def objective(logits, labels, teacher=None, distill=None, sets=None):
+    """The training loss: cross-entropy on the labels (a label set's row: minus the log of its members' summed
+    probability), or with a teacher the distillation loss of Hinton et al. (KL divergence of the
+    temperature-softened distributions, scaled by T², weighted alpha) plus 1 - alpha of the cross-entropy on the
+    labelled rows (label -1: the teacher's word alone)."""
+    if sets is not None:
+        keep = allowed(labels, logits.shape[1], sets)
+        return (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~keep, float("-inf")), 1)).mean()
     if teacher is None:
         return F.cross_entropy(logits, labels)
     t = distill.temperature
@@ -350,7 +388,7 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
             else:
                 logits = modeling.forward(ddp, batch, p.train.prefix).float()
         loss = objective(logits, labels, None if p.teacher is None else torch.from_numpy(p.teacher.logits[idx]),
-                         cfg.distill)
+                         cfg.distill, p.label_sets)
         if hidden:
             loss = loss + cfg.distill.hidden * hidden_loss(states, p.teacher.hidden, idx, batch["attention_mask"])
         (loss / cfg.grad_accum).backward()
@@ -363,7 +401,8 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
             runtime.release_memory()
         seen += len(idx)
         labelled += int((labels >= 0).sum())  # a student's unlabelled articles count in the loss only
-        correct += int((logits.argmax(1) == labels).sum())
+        pred = logits.argmax(1)
+        correct += int(allowed(labels, logits.shape[1], p.label_sets)[torch.arange(len(pred)), pred].sum())
         loss_sum += loss.item() * len(idx)
         if log is not None and (step % cfg.log_every == 0 or step == len(order)):
             line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
