@@ -49,7 +49,7 @@ def main():
         report = json.loads((run / "report.json").read_text())
         final = json.loads((run / "final.json").read_text())
         cfg = (run / "config.yaml").read_text()
-        backbone = next(l.split(": ", 1)[1] for l in cfg.splitlines() if l.startswith("backbone:"))
+        backbone = next(line.split(": ", 1)[1] for line in cfg.splitlines() if line.startswith("backbone:"))
         size = sum(f.stat().st_size for f in run.rglob("*") if f.is_file())
         rows.append([f"fine-tuned {backbone} (best epoch {final['best_epoch']}/{final['epochs_run']})", mode,
                      f"{report['accuracy']:.4f}", f"{report['macro']['f1']:.4f}", f"{secs:.0f}", f"{peak:.0f}",

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, mapped_scores, publish, table, yardstick_scores, yardsticks  # noqa: E402

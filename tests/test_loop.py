@@ -218,7 +218,8 @@ def headlines(tmp_path):
     """Six YNAT-style headlines with YNAT's Korean labels (a TSV with title, label)."""
     path = tmp_path / "headlines.tsv"
     pd.DataFrame({"title": ["손흥민 두 골", "코스피 상승", "국회 본회의", "새 영화 개봉", "전시회 열려", "류현진 승리"],
-                  "label": ["스포츠", "경제", "정치", "생활문화", "생활문화", "스포츠"]}).to_csv(path, sep="\t", index=False)
+                  "label": ["스포츠", "경제", "정치", "생활문화", "생활문화", "스포츠"]}) \
+        .to_csv(path, sep="\t", index=False)
     return path
 
 
@@ -251,7 +252,8 @@ def test_training_with_another_source_keeps_validation_its_own(headlines, tiny_c
     assert both.val_y.tolist() == alone.val_y.tolist() and both.label_sets.shape == (1, 8)
     from kornews.tasks.training import train_run
     train_run(cfg, tmp_path / "run", progress=False, log=lambda s: None)
-    assert (tmp_path / "run" / "final.json").is_file() and config.load(tmp_path / "run" / "config.yaml").also.data == str(headlines)
+    assert (tmp_path / "run" / "final.json").is_file()
+    assert config.load(tmp_path / "run" / "config.yaml").also.data == str(headlines)
     assert "also trained on" in (tmp_path / "run" / "README.md").read_text()
     with pytest.raises(KornewsError, match="not to an adapted or distilled one"):
         tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}, distill={"teacher": "x"}, freeze_layers=0)

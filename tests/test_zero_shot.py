@@ -20,7 +20,8 @@ def test_labelled_data_is_predicted_and_scored(slices, tiny_backbone, tmp_path):
 
 def test_unlabelled_data_has_no_scores(tiny_backbone, tmp_path):
     src = tmp_path / "new.csv"
-    pd.DataFrame({"title": ["류현진 시즌 10승", "금리 인상"], "cleanBody": ["야구 경기", "한국은행"]}).to_csv(src, index=False)
+    pd.DataFrame({"title": ["류현진 시즌 10승", "금리 인상"], "cleanBody": ["야구 경기", "한국은행"]}) \
+        .to_csv(src, index=False)
     out = tmp_path / "p.jsonl"
     assert zero_shot(str(src), str(out), backbone=str(tiny_backbone), log=None) is None
     frame = pd.read_json(out, lines=True)

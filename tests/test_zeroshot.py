@@ -1,6 +1,5 @@
 """The zero-shot classifier: topic descriptions against articles, with no training."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from kornews import zeroshot

@@ -307,7 +307,8 @@ def paired(cells_df: pd.DataFrame, baseline: str) -> pd.DataFrame:
                 continue
             sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
             t = float(diff.mean()) / (sd / math.sqrt(len(diff))) if len(diff) > 1 and sd > 0 else float("nan")
-            row[f"Δ {name} (points)"] = f"{diff.mean():+.2f} ± {sd:.2f}" if not math.isnan(sd) else f"{diff.mean():+.2f}"
+            spread = "" if math.isnan(sd) else f" ± {sd:.2f}"
+            row[f"Δ {name} (points)"] = f"{diff.mean():+.2f}{spread}"
             row[f"t ({name})"] = "-" if math.isnan(t) else f"{t:+.2f}"
         rows.append(row)
     return pd.DataFrame(rows)

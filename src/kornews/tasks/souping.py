@@ -8,7 +8,6 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from .. import card, rundir
