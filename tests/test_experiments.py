@@ -17,16 +17,20 @@ from kornews.tasks import experiments
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
 
+def write_grid(where, slices, tiny_backbone, epochs: int, **spec):
+    """A grid file over the tiny backbone and the slices, `spec` its other keys."""
+    base = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"), "backbone": str(tiny_backbone),
+            "max_len": 32, "epochs": epochs, "val_fraction": 0.25, "threads": 1, "freeze_layers": 1, "lr": 5e-4,
+            "log_every": 100}
+    path = where / "grid.yaml"
+    path.write_text(yaml.safe_dump({"base": base, **spec}, allow_unicode=True))
+    return path
+
+
 @pytest.fixture
 def grid(slices, tiny_backbone, tmp_path):
-    spec = {"base": {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
-                     "backbone": str(tiny_backbone), "max_len": 32, "epochs": 2, "val_fraction": 0.25,
-                     "threads": 1, "freeze_layers": 1, "lr": 5e-4, "log_every": 100},
-            "seeds": [1, 2], "target": 0.2,
-            "conditions": [{"name": "titles", "mode": 2}, {"name": "title + body", "mode": 3}]}
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
-    return path
+    return write_grid(tmp_path, slices, tiny_backbone, 2, seeds=[1, 2], target=0.2,
+                      conditions=[{"name": "titles", "mode": 2}, {"name": "title + body", "mode": 3}])
 
 
 def test_grid_runs_resumes_after_a_kill_and_reports_without_models(grid, tmp_path, capsys):
@@ -110,17 +114,11 @@ def fold_grid(slices, tiny_backbone, tmp_path, shared):
     """Two conditions x 2 folds x 1 seed over the pooled slices, scored also on 48 YNAT headlines."""
     ynat = pd.read_csv(shared / "ynat" / "dev.tsv", sep="\t", dtype=str).head(48)
     ynat.to_csv(tmp_path / "headlines.tsv", sep="\t", index=False)
-    spec = {"base": {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
-                     "backbone": str(tiny_backbone), "max_len": 32, "epochs": 1, "val_fraction": 0.25,
-                     "threads": 1, "freeze_layers": 1, "lr": 5e-4, "log_every": 100},
-            "seeds": [1], "folds": 2, "baseline": "titles",
-            "cross": {"data": str(tmp_path / "headlines.tsv"),
-                      "map": {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화",
-                              "entertain": "생활문화", "international": "세계", "sport": "스포츠", "politics": "정치"}},
-            "conditions": [{"name": "titles", "mode": 2}, {"name": "bodies", "mode": 1}]}
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
-    return path
+    to_ynat = {"it": "IT과학", "economy": "경제", "society": "사회", "culture": "생활문화", "entertain": "생활문화",
+               "international": "세계", "sport": "스포츠", "politics": "정치"}
+    return write_grid(tmp_path, slices, tiny_backbone, 1, seeds=[1], folds=2, baseline="titles",
+                      cross={"data": str(tmp_path / "headlines.tsv"), "map": to_ynat},
+                      conditions=[{"name": "titles", "mode": 2}, {"name": "bodies", "mode": 1}])
 
 
 def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slices, tmp_path):
