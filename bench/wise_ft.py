@@ -8,6 +8,7 @@ weight would be chosen), the knews8 test split and YNAT dev headlines (another o
 (2022) found the middle weights more robust under distribution shift than either end. Writes docs/benchmarks.md.
 """
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,10 @@ def main():
     model = clf.model
     tuned = {name: p.detach().float().clone() for name, p in model.named_parameters()}
     base = pretrained_weights(model, cfg.backbone)
-    moved = [n for n in base if not torch.equal(base[n], tuned[n].to(base[n].dtype))]
+    # the run's weights went through its saved dtype (bf16): a tensor training never touched equals the backbone's
+    # rounded the same way
+    saved = getattr(torch, json.loads((Path(args.run) / "model" / "config.json").read_text()).get("dtype", "float32"))
+    moved = [n for n in base if not torch.equal(base[n].to(saved).float(), tuned[n])]
     val = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     ynat, test = yardsticks()
     rows = []
