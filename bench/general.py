@@ -35,6 +35,7 @@ def main():
     y_acc, y_f1, t_acc = yardstick_scores(clf, ynat, test)
     final = rundir.read_json(run / "final.json")
     text = "\n".join([
+        "## The general Korean-news model: knews8 and YNAT train together", "",
         f"`python bench/general.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
         f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
         table(["model", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1", "train s", "peak MiB",

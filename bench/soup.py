@@ -50,6 +50,7 @@ def main():
     rows.append(_row("ensemble (mean probability)", clf.labels, np.mean(probs["test"], 0),
                      np.mean(probs["ynat"], 0), test, ynat, cost=f"{len(members)}×"))
     text = "\n".join([
+        "## Model soup: the mean of three seeds' weights against its members and their ensemble", "",
         f"`python bench/soup.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
         f"grid `{Path(args.grid).relative_to(ROOT) if Path(args.grid).is_relative_to(ROOT) else args.grid}` "
         f"({len(members)} cells, {seconds / 60:.0f} minutes for those trained in this call); "

@@ -69,6 +69,7 @@ def main():
         print(rows[-1], flush=True)
     best = max(rows, key=lambda r: (float(r[1]), float(r[0])))  # ties: the weight nearer the run
     text = "\n".join([
+        "## WiSE-FT: the run's weights interpolated with the pretrained backbone's", "",
         f"`python bench/wise_ft.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; engine "
         f"{clf.engine.name}, uncalibrated; {(time.time() - started) / 60:.0f} minutes in all.", "",
         f"{len(moved)} of the encoder's {len(base)} shared tensors were changed by fine-tuning (the recipe freezes "

@@ -70,6 +70,7 @@ def main():
     header = ["label set", "knews8 train (1,280)", "knews8 5 folds (1,600)", "knews8 test (320)",
               "YNAT dev acc (9,107)", "YNAT dev macro-F1"]
     text = "\n".join([
+        "## Zero-shot: the pretrained encoder against topic descriptions", "",
         f"`python bench/zero_shot.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
         f"backbone {args.backbone} (fp32, first {zeroshot.MAX_LEN} tokens of title + body), temperature "
         f"{zeroshot.TEMPERATURE}; {(time.time() - started) / 60:.0f} minutes in all.", "",
