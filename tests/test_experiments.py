@@ -121,6 +121,7 @@ def fold_grid(slices, tiny_backbone, tmp_path, shared):
                       conditions=[{"name": "titles", "mode": 2}, {"name": "bodies", "mode": 1}])
 
 
+@pytest.mark.slow  # four cells trained and scored cross-source: about a minute
 def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slices, tmp_path):
     out = tmp_path / "exp"
     result = experiments.run_grid(fold_grid, out, log=lambda s: None)
