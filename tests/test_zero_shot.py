@@ -28,6 +28,15 @@ def test_unlabelled_data_has_no_scores(tiny_backbone, tmp_path):
     assert len(frame) == 2 and "label" not in frame and "pred" in frame
 
 
+def test_labelled_standard_input_is_read_once_and_scored(slices, tiny_backbone, tmp_path, monkeypatch):
+    import io
+    import sys
+    text = (slices / "test.csv").read_text(encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8")), encoding="utf-8"))
+    scores = zero_shot("-", str(tmp_path / "p.csv"), backbone=str(tiny_backbone), log=lambda s: None)
+    assert scores["n"] == 32 and len(pd.read_csv(tmp_path / "p.csv")) == 32
+
+
 def test_labels_outside_the_set_stop_before_anything_is_written(slices, tiny_backbone, tmp_path):
     out = tmp_path / "p.csv"
     with pytest.raises(KornewsError, match="labels outside the label set ynat: 'politics' .*; known: IT과학"):

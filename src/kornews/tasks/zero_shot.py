@@ -2,7 +2,7 @@
 when DATA has labels (in the label set's names)."""
 import pandas as pd
 
-from .. import articles, metrics
+from .. import articles, metrics, tables
 from ..classifier import write_predictions
 from ..clusters import article_text
 from ..labels import LabelMap
@@ -12,6 +12,8 @@ from ..zeroshot import ZeroShot
 def zero_shot(source, output="-", *, labels="knews8", backbone="me5-small", fmt=None, encoding=None,
               log=print) -> dict | None:
     """Write the predictions of `source`'s articles to `output`; return the scores if it has labels (else None)."""
+    if str(source) == "-":  # read twice below: standard input only once
+        source = tables.read_table("-", encoding=encoding)
     reading = articles.read(source, mode=3, labeled=False, split="test", encoding=encoding)
     if "label" in reading.columns:  # labelled data is scored: read again with its labels checked
         reading = articles.read(source, mode=3, labeled=True, split="test", encoding=encoding, quiet=True)
