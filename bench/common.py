@@ -117,22 +117,26 @@ def mapped_scores(probs, labels, truth, to=None) -> tuple[float, float]:
     return accuracy_score(truth, pred), f1_score(truth, pred, average="macro")
 
 
-def verb_bench(doc: str, *, run_help: str, out_dir: str, section: str) -> argparse.ArgumentParser:
-    """The parser of a bench that runs a kornews verb on a run: --run, --out-dir (made when parsed by `start`),
-    --section; unknown options pass through to the verb."""
+def verb_bench(doc: str, *, out_dir: str, section: str, run_help: str = "", source: str = "--run",
+               default: str | None = None) -> argparse.ArgumentParser:
+    """The parser of a bench that runs a kornews verb on one input: `source` (--run, or e.g. --recipe, --grid;
+    required unless it has a `default`), --out-dir (made when parsed by `start`), --section; unknown options pass
+    through to the verb."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help=run_help)
+    ap.add_argument(source, required=default is None, default=default, help=run_help)
     ap.add_argument("--out-dir", default=out_dir)
     ap.add_argument("--section", default=section)
+    ap.set_defaults(source_key=source.lstrip("-").replace("-", "_"))
     return ap
 
 
 def start(ap: argparse.ArgumentParser):
-    """(args, the verb's options, out_dir made, the run, the start time) of a `verb_bench`."""
+    """(args, the verb's options, out_dir made, the input (the run, recipe or grid), the start time) of a
+    `verb_bench`."""
     args, extra = ap.parse_known_args()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return args, extra, out_dir, Path(args.run), time.time()
+    return args, extra, out_dir, Path(getattr(args, args.source_key)), time.time()
 
 
 def yardsticks():

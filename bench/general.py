@@ -7,26 +7,21 @@ Trains the recipe once (`kornews train`; a finished run in --out-dir is reused),
 YNAT dev (9,107 headlines, macro-F1 over YNAT's 7 topics: culture and entertain both answer 생활문화). YNAT dev is
 no longer another source for this model: YNAT train is in its training data. Writes docs/benchmarks.md.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, kornews, machine, measured_once, publish, table, yardstick_scores, yardsticks  # noqa: E402
+from common import (ROOT, kornews, machine, measured_once, publish, start, table, verb_bench,  # noqa: E402
+                    yardstick_scores, yardsticks)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", default=str(ROOT / "recipes" / "korean-news.yaml"))
-    ap.add_argument("--out-dir", default=str(ROOT / "bench" / "runs" / "general"))
-    ap.add_argument("--section", default="general")
-    args, extra = ap.parse_known_args()
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    args, extra, out, recipe, started = start(verb_bench(
+        __doc__, source="--recipe", default=str(ROOT / "recipes" / "korean-news.yaml"), run_help="a recipe",
+        out_dir=str(ROOT / "bench" / "runs" / "general"), section="general"))
     run = out / "run"
-    cost = measured_once(kornews("train", args.recipe, *extra, "--out", str(run), "--quiet"), run,
+    cost = measured_once(kornews("train", str(recipe), *extra, "--out", str(run), "--quiet"), run,
                          run / "final.json") or ("-", "-")
     from kornews import rundir
     from kornews.classifier import Classifier
@@ -40,7 +35,7 @@ def main():
         f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
         table(["model", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1", "train s", "peak MiB",
                "kept epoch"],
-              [[Path(args.recipe).name, f"{t_acc:.4f}", f"{y_acc:.4f}", f"{100 * y_f1:.2f}", cost[0], cost[1],
+              [[recipe.name, f"{t_acc:.4f}", f"{y_acc:.4f}", f"{100 * y_f1:.2f}", cost[0], cost[1],
                 final.get("best_epoch")]])])
     publish(args.section, text)
 

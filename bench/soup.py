@@ -7,7 +7,6 @@ finished cells are kept), averages their weights (`kornews soup`), and scores ea
 cost) and the members' ensemble (mean probability: three models' cost) on knews8 test and YNAT dev headlines.
 Writes the table to docs/benchmarks.md.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -15,19 +14,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, TO_YNAT, kornews, machine, mapped_scores, measured, publish, table, yardsticks  # noqa: E402
+from common import (ROOT, TO_YNAT, kornews, machine, mapped_scores, measured, publish, start, table,  # noqa: E402
+                    verb_bench, yardsticks)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", default=str(ROOT / "experiments" / "soup.yaml"))
-    ap.add_argument("--out-dir", default=str(ROOT / "bench" / "runs" / "soup"))
-    ap.add_argument("--section", default="soup")
-    args = ap.parse_args()
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    seconds, _ = measured(kornews("experiment", args.grid, "--out", str(out / "grid"), "--quiet"),
+    ap = verb_bench(__doc__, source="--grid", default=str(ROOT / "experiments" / "soup.yaml"), run_help="a grid",
+                    out_dir=str(ROOT / "bench" / "runs" / "soup"), section="soup")
+    args, extra, out, grid, started = start(ap)
+    if extra:  # `kornews experiment` takes no recipe overrides: the grid file says everything
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    seconds, _ = measured(kornews("experiment", str(grid), "--out", str(out / "grid"), "--quiet"),
                           out / "grid.log")
     members = sorted((out / "grid" / "cells").iterdir())
     soup = out / "soup"
@@ -52,7 +49,7 @@ def main():
     text = "\n".join([
         "## Model soup: the mean of three seeds' weights against its members and their ensemble", "",
         f"`python bench/soup.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
-        f"grid `{Path(args.grid).relative_to(ROOT) if Path(args.grid).is_relative_to(ROOT) else args.grid}` "
+        f"grid `{grid.resolve().relative_to(ROOT) if grid.resolve().is_relative_to(ROOT) else grid}` "
         f"({len(members)} cells, {seconds / 60:.0f} minutes for those trained in this call); "
         f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
         table(["model", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1", "prediction cost"], rows),
