@@ -3,9 +3,12 @@ temperature (fitted on its validation split), and what a review threshold keeps,
 on KLUE YNAT dev headlines (another outlet and period; knews8 topics summed into YNAT's: culture + entertain →
 생활문화).
 
-    python bench/confidence.py --run RUN        # a finished knews8 run (e.g. the one `kornews demo` leaves)
+    python bench/confidence.py --run RUN [--more RUN ...]
 
-The run is copied; the copy is calibrated (`kornews calibrate`), the run itself is left as it was.
+RUN: a finished knews8 run (e.g. the one `kornews demo` leaves); --more: other runs of the recipe (other seeds),
+whose knews8 test calibration error is added, with the mean and sd over all of them: on 320 articles one run's
+error moves by about as much as the target's margin. Runs are copied; the copies are calibrated (`kornews
+calibrate`), the runs themselves are left as they were.
 """
 import argparse
 import shutil
@@ -43,26 +46,35 @@ def row(name, scores, y):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True)
+    ap.add_argument("--more", nargs="*", default=[])
     args = ap.parse_args()
     from kornews import Classifier, articles
+    from kornews.calibration import ece
     from kornews.tasks.calibrate import calibrate_run
     work = Path(tempfile.mkdtemp(prefix="kornews-confidence-"))
-    run = work / "run"
-    shutil.copytree(args.run, run)
-    fitted = calibrate_run(run)
-    clf = Classifier.load(run)
     rows, started = [], time.time()
     test = articles.read("knews8:test", mode=3).frame
-    s = clf.scores(test)
-    rows.append(row("knews8 test (in domain)", (s.raw, s.probs), np.array([clf.labels.index(x) for x in test.label])))
+    errors = []  # per run: (name, temperature, knews8 test ECE raw, calibrated)
+    for k, source in enumerate([args.run, *args.more]):
+        run = work / f"run{k}"
+        shutil.copytree(source, run)
+        fitted, clf = calibrate_run(run), Classifier.load(run)
+        s = clf.scores(test)
+        y = np.array([clf.labels.index(x) for x in test.label])
+        errors.append((Path(source).name, fitted.temperature, ece(s.raw, y), ece(s.probs, y)))
+        if k == 0:  # the first run's is the table below; the others add their error only
+            head = fitted, clf
+            rows.append(row("knews8 test (in domain)", (s.raw, s.probs), y))
+    fitted, clf = head
     ynat = articles.read("ynat:dev", mode=2).frame.assign(body="")
     s = clf.scores(ynat)
     (raw, targets), (cal, _) = collapse(s.raw, clf.labels, TO_YNAT), collapse(s.probs, clf.labels, TO_YNAT)
     rows.append(row("YNAT dev headlines (other outlet)", (raw, cal), np.array([targets.index(x) for x in ynat.label])))
     text = "\n".join([
         "## Confidence: calibration and the review threshold", "",
-        f"`python bench/confidence.py --run RUN` on the run `kornews demo` left — {machine()}, "
-        f"{time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s of prediction. Temperature "
+        f"`python bench/confidence.py {' '.join(sys.argv[1:])}` (first run: the one `kornews demo` left) — "
+        f"{machine()}, {time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s of calibration and prediction. "
+        f"Temperature "
         f"{fitted.temperature:.3f} fitted on the run's {fitted.fitted_on} (calibration error there "
         f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}); its default review threshold "
         f"{fitted.min_confidence} keeps 95% accuracy on that split.", "",
@@ -71,6 +83,14 @@ def main():
         "Kept: the largest share of articles, surest first, whose accuracy reaches the target, and the threshold on "
         "the calibrated top probability that keeps them (chosen here on the evaluated set itself, to show what a "
         "threshold can buy; `kornews calibrate` chooses the run's default on validation)."])
+    if args.more:
+        raw, cal = np.array([e[2] for e in errors]), np.array([e[3] for e in errors])
+        text += "\n\n" + "\n".join([
+            f"Over {len(errors)} runs of the recipe (`--more`: other seeds), knews8 test:", "",
+            table(["run", "temperature", "ECE raw", "ECE calibrated"],
+                  [[n, f"{t:.3f}", f"{a:.4f}", f"{b:.4f}"] for n, t, a, b in errors]
+                  + [["**mean ± sd**", "", f"{raw.mean():.4f} ± {raw.std(ddof=1):.4f}",
+                      f"**{cal.mean():.4f} ± {cal.std(ddof=1):.4f}**"]])])
     publish("confidence", text)
 
 

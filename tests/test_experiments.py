@@ -148,6 +148,14 @@ def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slice
     expected = 100 * ((acc["bodies"][0] - acc["titles"][0]) + (acc["bodies"][1] - acc["titles"][1])) / 2
     assert paired["Δ test acc (points)"][0].startswith(f"{expected:+.2f} ± ")
     assert result["paired"][0]["Condition"] == "bodies"
+
+    # a finished cell without its cross score (the set added later) is scored on a rerun, never retrained
+    first = out / "cells" / "titles-seed1-fold1"
+    (first / "cross.json").unlink()
+    trained = (first / "final.json").stat().st_mtime_ns
+    experiments.run_grid(fold_grid, out, log=lambda s: None)
+    assert json.loads((first / "cross.json").read_text()) == cross
+    assert (first / "final.json").stat().st_mtime_ns == trained
     assert "Paired against 'titles'" in (out / "report" / "report.md").read_text()
 
 

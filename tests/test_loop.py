@@ -59,14 +59,16 @@ def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_
     assert main(["train", "--resume", str(run)]) == 2  # nothing left to resume
 
 
-@pytest.mark.parametrize("mode, kill_at", [(3, "[Epoch 1 Batch 2/"), (5, "[Epoch 2 Batch 2/")])
-def test_resume_after_kill_mid_epoch(mode, kill_at, slices, tiny_backbone, tmp_path, capsys):
+@pytest.mark.parametrize("mode, kill_at, extra", [(3, "[Epoch 1 Batch 2/", []), (5, "[Epoch 2 Batch 2/", []),
+                                                  (3, "[Epoch 2 Batch 2/", ["--ema=0.9", "--head_init=probe"])])
+def test_resume_after_kill_mid_epoch(mode, kill_at, extra, slices, tiny_backbone, tmp_path, capsys):
     """Killed in the middle of an epoch (the first: nothing saved yet; or the second), then resumed: the metrics
-    are those of an uninterrupted run, for a plain and a mode 5 run."""
+    are those of an uninterrupted run, for a plain and a mode 5 run, and for one whose head started from a probe
+    and whose validation reads a moving average (neither refitted nor restarted on resume)."""
     overrides = [f"--train={slices / 'train.csv'}", f"--test={slices / 'test.csv'}", f"--backbone={tiny_backbone}",
                  "--max_len=32", "--epochs=2", "--batch_size=4", "--lr=5e-4", "--val_fraction=0.25",
                  "--threads=1", "--freeze_layers=0", "--long_strategy=head", "--log_every=2", f"--mode={mode}",
-                 "--clusters.k=3"]
+                 "--clusters.k=3", *extra]
     assert main(["train", "--quiet", "--out", str(tmp_path / "reference"), *overrides]) == 0
     run = tmp_path / "killed"
     proc = _cli("train", "--quiet", "--out", str(run), *overrides, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -21,6 +21,7 @@ from .tfidf import check_fusion
 SCHEDULES = ("linear", "cosine", "constant")
 LONG_STRATEGIES = ("head", "head+tail", "chunks")
 PRECISIONS = ("auto", "fp32", "bf16")
+HEAD_INITS = ("random", "probe")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class TrainConfig:
     freeze_embeddings: bool = True   # the 250k-row table is most of the parameters and barely moves
     freeze_layers: int = 8           # freeze the bottom N encoder layers too; their output is computed once
     cache_frozen: bool = True        # false: run the frozen layers every step (with their dropout), as modes 4/5 must
+    # random | probe: LP-FT, the head's last layer first fitted as a logistic regression on the encoder's features
+    head_init: str = "random"
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
     distill: DistillConfig | None = None  # set by `kornews distill`: a smaller student of a teacher run
@@ -105,6 +108,7 @@ class TrainConfig:
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 2e-4
+    ema: float = 0.0                 # decay of a moving average of the weights that validation and the saved model use
     layer_lr_decay: float = 1.0      # the top layer gets lr * decay, each one below one more factor; 1.0: off
     weight_decay: float = 0.01       # never applied to biases and LayerNorm weights
     warmup_ratio: float = 0.1
@@ -223,6 +227,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"title_copies needs a mode that reads title and body (3, 4 or 5), not mode {cfg.mode}"),
         (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
         (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
+        (cfg.head_init in HEAD_INITS, f"head_init must be one of {', '.join(HEAD_INITS)}, got {cfg.head_init!r}"),
+        (cfg.head_init == "random" or (cfg.adapt is None and cfg.distill is None),
+         "head_init: probe fits a new head; an adapted run or a student continues its parent's"),
+        (0 <= cfg.ema < 1, f"ema must be in [0, 1) (0: off), got {cfg.ema}"),
         (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),
         (cfg.patience >= 1, f"patience must be at least 1, got {cfg.patience}"),
         (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),

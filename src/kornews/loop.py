@@ -3,6 +3,7 @@
 Runs as one process, or as several under `torchrun` / `accelerate launch` (DDP, gloo on CPU): batches are
 sharded by rank, gradients all-reduced, and only rank 0 writes the run directory.
 """
+import contextlib
 import dataclasses
 import io
 import math
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import articles, backbones, clusters, files, folds, modeling, rundir, runtime
+from . import articles, backbones, clusters, files, folds, modeling, probing, rundir, runtime
+from .ema import Ema
 from .encode import Features
 from .featurize import Featurizer, InputSpec
 from .files import atomic_dir, atomic_write_bytes
@@ -297,22 +299,28 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         log(f"resuming {out} after epoch {done.epoch}")
     else:
         done = Progress()
+        if cfg.head_init == "probe":  # every rank fits the same probe on the same articles: replicas stay equal
+            _probe_head(p, cfg, log if main else lambda s: None)
         if main and not resume:
             _start_run_dir(out, cfg, p)
+    averager = Ema(p.model, cfg.ema) if cfg.ema else None  # after the probe: the average starts from its head
+    if averager is not None and state is not None:
+        averager.load_state_dict(state["ema"])
 
     started = time.time() - (done.history[-1]["elapsed_s"] if done.history else 0.0)
     for epoch in range(done.epoch + 1, cfg.epochs + 1):
         if done.bad_epochs >= cfg.patience:
             break
         totals = _train_epoch(ddp, p, cfg, optimizer, scheduler, epoch, (rank, world), progress and main,
-                              log if main else None)
-        row = _score_epoch(p, cfg, epoch, totals, scheduler)
+                              log if main else None, averager)
+        with _averaged(averager):
+            row = _score_epoch(p, cfg, epoch, totals, scheduler)
         improved = row["val_loss"] < done.best_loss - cfg.min_delta
         done.best_loss, done.bad_epochs = (row["val_loss"], 0) if improved else (done.best_loss, done.bad_epochs + 1)
         row.update(best=improved, elapsed_s=round(time.time() - started, 1))
         done.history.append(row)
         if main:
-            _end_epoch(out, p, row, done, optimizer, scheduler, log)
+            _end_epoch(out, p, row, done, (optimizer, scheduler, averager), log)
         if world > 1:
             dist.barrier()
     return _finish(out, p.model, done, (rank, world), log)
@@ -343,6 +351,17 @@ def _freeze_and_cache(p: Prepared, cfg) -> None:
                 p.test = modeling.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
 
 
+def _probe_head(p: Prepared, cfg, log) -> None:
+    """LP-FT's first stage: the head's last layer fitted on the features of the training windows with one label
+    (the encoder as the recipe froze it and as it starts), its strength chosen on the validation windows."""
+    with runtime.autocast(cfg.precision):
+        x, x_val = (probing.head_inputs(p.model, f, p.pad_id, cfg.eval_batch_size) for f in (p.train, p.val))
+    y, y_val = np.asarray(p.train_y)[p.train.doc], np.asarray(p.val_y)[p.val.doc]
+    probe = probing.fit_probe(x, y, x_val, y_val, len(p.id2label))
+    probing.set_head(p.model, probe)
+    log(f"linear probe: C={probe.C:g}, validation loss {probe.val_loss:.4f}, accuracy {probe.val_acc:.4f}")
+
+
 def _optimizer(p: Prepared, cfg, shard):
     optimizer = torch.optim.AdamW(param_groups(p.model, cfg), lr=cfg.lr)
     per_epoch = len(modeling.batches(p.train, cfg.batch_size, shard=shard))
@@ -369,7 +388,13 @@ def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
         p.clusterer.save(out / rundir.CLUSTERER)
 
 
-def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log):
+def _averaged(averager: Ema | None):
+    """The weights validation scores and the saved model holds: the average where the recipe keeps one."""
+    return averager.applied() if averager is not None else contextlib.nullcontext()
+
+
+def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard, progress: bool, log,
+                 averager: Ema | None = None):
     """One pass over this rank's batches; returns (loss sum, correct, seen, labelled) summed over all ranks."""
     ddp.train()
     order = modeling.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
@@ -397,6 +422,8 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if averager is not None:
+                averager.update()
         if step % modeling.TRIM_EVERY == 0:
             runtime.release_memory()
         seen += len(idx)
@@ -430,19 +457,23 @@ def _score_epoch(p: Prepared, cfg, epoch: int, totals, scheduler) -> dict:
     return row
 
 
-def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, optimizer, scheduler, log) -> None:
-    """Rank 0: report the epoch, keep the model if it improved, and checkpoint for --resume."""
+def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, trainers, log) -> None:
+    """Rank 0: report the epoch, keep the model (the average, with `ema`) if it improved, and checkpoint the raw
+    weights and what `trainers` (optimizer, scheduler, averager) hold for --resume."""
+    optimizer, scheduler, averager = trainers
     log("epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f} val_loss={val_loss:.4f} "
         "val_acc={val_acc:.4f}".format(**row)
         + (" test_acc={test_acc:.4f}".format(**row) if "test_acc" in row else "")
         + (" *" if row["best"] else ""))
     if row["best"]:
-        _save_model(out, p.model, p.tokenizer)
+        with _averaged(averager):
+            _save_model(out, p.model, p.tokenizer)
     rundir.write_metrics(out, done.history)
     _save_checkpoint(out / rundir.CHECKPOINT, {
         "model": p.model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": row["epoch"],
-        "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs})
+        "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs,
+        "ema": averager.state_dict() if averager is not None else None})
 
 
 def _finish(out: Path, model, done: Progress, shard, log) -> dict:

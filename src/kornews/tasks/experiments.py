@@ -175,6 +175,8 @@ def run_grid(grid_path, out, *, log=print, progress=False) -> dict:
     for i, cell in enumerate(todo, 1):
         where = out / CELLS / cell.name
         if (where / "report.json").is_file():
+            if cross and not (where / CROSS).is_file():  # a cross set added to a grid after this cell finished
+                score_cross(where, cross["data"], cross.get("map") or {})
             continue
         t0 = time.time()
         if not (where / rundir.FINAL).is_file():
