@@ -1,7 +1,7 @@
 """An experiment grid as a benchmark: its cells trained by `kornews experiment`, its report's tables published.
 
     python bench/grid.py [--grid experiments/lp-ft.yaml] [--out-dir bench/runs/lp-ft] [--section lp-ft]
-                         [--reuse DIR ...]
+                         [--reuse DIR ...] [--report-only]
 
 --reuse DIR (another grid's output): a finished cell there of the same name whose config.yaml is the config this
 grid gives that cell is copied in instead of trained again, so conditions measured before (for instance the
@@ -48,18 +48,24 @@ def main():
                     run_help="a grid file (experiments/*.yaml)", out_dir=str(ROOT / "bench" / "runs" / "lp-ft"),
                     section="lp-ft")
     ap.add_argument("--reuse", nargs="*", default=[], type=Path)
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: publish what the finished cells say (a grid stopped early)")
     args, extra, out, grid, started = start(ap)
     if extra:  # the grid file says everything
         ap.error(f"unrecognized arguments: {' '.join(extra)}")
-    copied = reuse(grid, out / "grid", args.reuse)
-    seconds, _ = measured(kornews("experiment", str(grid), "--out", str(out / "grid"), "--quiet"), out / "grid.log")
+    copied = [] if args.report_only else reuse(grid, out / "grid", args.reuse)
+    verb = ("experiment", "report", str(out / "grid")) if args.report_only else \
+        ("experiment", str(grid), "--out", str(out / "grid"), "--quiet")
+    seconds, _ = measured(kornews(*verb), out / ("report.log" if args.report_only else "grid.log"))
     report = out / "grid" / "report"
     summary = pd.read_csv(report / "summary.csv")
     shown = [c for c in COLUMNS if c in summary]
     parts = [f"## Experiment grid `{grid.name}`", "",
              f"`python bench/grid.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
-             f"{len(summary)} conditions; {seconds / 60:.0f} minutes for the cells trained in this call, "
-             f"{(time.time() - started) / 60:.0f} in all, one process at a time."
+             f"{len(summary)} conditions"
+             + ("; the cells finished so far (the grid was stopped early: `seeds` says how many per condition)."
+                if args.report_only else f"; {seconds / 60:.0f} minutes for the cells trained in this call, "
+                f"{(time.time() - started) / 60:.0f} in all, one process at a time.")
              + (f" Reused, not retrained: {', '.join(copied)}." if copied else ""), "",
              table(shown, summary[shown].fillna("-").values.tolist())]
     if (report / "paired.csv").is_file():

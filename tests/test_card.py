@@ -30,3 +30,14 @@ def test_card_after_training_then_evaluation(tiny_run, slices, tmp_path):
     assert result["dataset"]["name"] == str(slices / "test.csv")
     assert f"accuracy **{metrics['accuracy']:.4f}**" in text and "Temperature " in text
     assert "## Intended use and limits" in text
+
+
+def test_card_names_lp_ft_and_the_moving_average(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert "LP-FT" not in card.render(run) and "moving average" not in card.render(run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "head_init": "probe", "ema": 0.99}), encoding="utf-8")
+    text = card.render(run)
+    assert "first fitted as a logistic regression on the starting encoder's features (LP-FT)" in text
+    assert "a moving average of its weights (decay 0.99)" in text

@@ -55,7 +55,7 @@ def render(run) -> str:
              "## Training procedure", "",
              f"AdamW, lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs at most (early stopping after "
              f"{cfg.patience} without improvement), {cfg.schedule} decay after {cfg.warmup_ratio:.0%} warmup, "
-             f"gradient clipping {cfg.clip:g}, bottom {cfg.freeze_layers} layers frozen"
+             f"gradient clipping {cfg.clip:g}, bottom {cfg.freeze_layers} layers frozen" + _robust(cfg)
              + (f", fusion with TF-IDF: {cfg.fusion}" if cfg.fusion else "") + ". The whole recipe: `config.yaml`.",
              *_adaptation(run, cfg), *_distillation(cfg), *_soup(run), "", "## Evaluation", ""]
     if final:
@@ -130,6 +130,12 @@ def _distillation(cfg) -> list[str]:
             + (f", plus {plan.hidden:g} × the squared distance of each layer's output from its teacher layer's"
                if plan.hidden else "")
             + ". Its own validation split chose the epoch and fitted its temperature."]
+
+
+def _robust(cfg) -> str:
+    return ((", the head's last layer first fitted as a logistic regression on the starting encoder's features "
+             "(LP-FT)" if cfg.head_init == "probe" else "")
+            + (f", validated and saved as a moving average of its weights (decay {cfg.ema:g})" if cfg.ema else ""))
 
 
 def _also(cfg) -> str:
