@@ -16,7 +16,8 @@ summarised in one report (Markdown, CSV, plots) rebuilt from the run directories
                                     # articles, each predicted topic mapped to its labels (unmapped: as named)
 
 DIR/grid.json lists the cells; DIR/cells/<cell>/ are run directories (trained, then evaluated on the recipe's
-test split). A rerun skips finished cells and resumes a killed one in place (`train --resume`).
+test split). A rerun skips finished cells (scoring a `cross:` set added since) and resumes a killed one in place
+(`train --resume`).
 
 With `folds: K`, the base recipe's train and test splits are pooled and cut into K stratified folds once
 (DIR/folds/fold-<k>/{train,test}.csv); cell fold k trains on the other folds (its validation split taken from
