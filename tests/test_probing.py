@@ -87,7 +87,7 @@ def test_a_probed_run_starts_from_the_probe(tiny_cfg, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("over,message", [
     ({"head_init": "prompts"}, "head_init must be one of random, probe"),
-    ({"head_init": "probe", "distill": {"teacher": "t"}}, "head_init: probe fits a new head"),
+    ({"head_init": "probe", "distill": {"teacher": "t"}, "freeze_layers": 0}, "head_init: probe fits a new head"),
 ])
 def test_bad_head_init_is_one_line(over, message):
     with pytest.raises(KornewsError, match=message):
