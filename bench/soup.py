@@ -42,8 +42,8 @@ def main():
             probs["test"].append(p_test)
         rows.append(_row(run.name, clf.labels, p_test, p_ynat, test, ynat))
     member_rows = rows[:-1]
-    rows.insert(len(members), ["members: mean", *[f"{np.mean([float(r[i]) for r in member_rows]):.4f}"
-                                                   for i in (1, 2, 3)], "1×"])
+    rows.insert(len(members), ["members: mean", *[f"{np.mean([float(r[i]) for r in member_rows]):{form}}"
+                                                   for i, form in ((1, ".4f"), (2, ".4f"), (3, ".2f"))], "1×"])
     rows.append(_row("ensemble (mean probability)", clf.labels, np.mean(probs["test"], 0),
                      np.mean(probs["ynat"], 0), test, ynat, cost=f"{len(members)}×"))
     text = "\n".join([
