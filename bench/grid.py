@@ -58,7 +58,7 @@ def main():
         ("experiment", str(grid), "--out", str(out / "grid"), "--quiet")
     seconds, _ = measured(kornews(*verb), out / ("report.log" if args.report_only else "grid.log"))
     report = out / "grid" / "report"
-    summary = pd.read_csv(report / "summary.csv")
+    summary = pd.read_csv(report / "summary.csv", dtype=str)  # as written: signs and decimals kept
     shown = [c for c in COLUMNS if c in summary]
     parts = [f"## Experiment grid `{grid.name}`", "",
              f"`python bench/grid.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
@@ -69,7 +69,7 @@ def main():
              + (f" Reused, not retrained: {', '.join(copied)}." if copied else ""), "",
              table(shown, summary[shown].fillna("-").values.tolist())]
     if (report / "paired.csv").is_file():
-        pairs = pd.read_csv(report / "paired.csv")
+        pairs = pd.read_csv(report / "paired.csv", dtype=str)
         parts += ["", "Paired, cell by cell (same seed and fold), in points; t = mean / (sd / √pairs):", "",
                   table(list(pairs.columns), pairs.fillna("-").values.tolist())]
     publish(args.section, "\n".join(parts))
