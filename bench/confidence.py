@@ -49,48 +49,56 @@ def main():
     ap.add_argument("--more", nargs="*", default=[])
     args = ap.parse_args()
     from kornews import Classifier, articles
-    from kornews.calibration import ece
+    from kornews.calibration import ece, tempered
     from kornews.tasks.calibrate import calibrate_run
     work = Path(tempfile.mkdtemp(prefix="kornews-confidence-"))
     rows, started = [], time.time()
     test = articles.read("knews8:test", mode=3).frame
-    errors = []  # per run: (name, temperature, knews8 test ECE raw, calibrated)
+    ynat = articles.read("ynat:dev", mode=2).frame.assign(body="")
+    errors = []  # per run: name, temperature, headline temperature, then ECE of knews8 test and YNAT dev
     for k, source in enumerate([args.run, *args.more]):
         run = work / f"run{k}"
         shutil.copytree(source, run)
         fitted, clf = calibrate_run(run), Classifier.load(run)
         s = clf.scores(test)
         y = np.array([clf.labels.index(x) for x in test.label])
-        errors.append((Path(source).name, fitted.temperature, ece(s.raw, y), ece(s.probs, y)))
-        if k == 0:  # the first run's is the table below; the others add their error only
-            head = fitted, clf
+        h = clf.scores(ynat)
+        (raw, targets), (cal, _) = collapse(h.raw, clf.labels, TO_YNAT), collapse(h.probs, clf.labels, TO_YNAT)
+        one, _ = collapse(tempered(h.raw, fitted.temperature), clf.labels, TO_YNAT)
+        y_ynat = np.array([targets.index(x) for x in ynat.label])
+        errors.append((Path(source).name, fitted.temperature, fitted.headline_temperature, ece(s.raw, y),
+                       ece(s.probs, y), ece(raw, y_ynat), ece(one, y_ynat), ece(cal, y_ynat)))
+        if k == 0:  # the first run's is the table below; the others add their errors only
+            head = fitted
             rows.append(row("knews8 test (in domain)", (s.raw, s.probs), y))
-    fitted, clf = head
-    ynat = articles.read("ynat:dev", mode=2).frame.assign(body="")
-    s = clf.scores(ynat)
-    (raw, targets), (cal, _) = collapse(s.raw, clf.labels, TO_YNAT), collapse(s.probs, clf.labels, TO_YNAT)
-    rows.append(row("YNAT dev headlines (other outlet)", (raw, cal), np.array([targets.index(x) for x in ynat.label])))
+            rows.append(row("YNAT dev headlines, the articles' temperature", (raw, one), y_ynat))
+            rows.append(row("YNAT dev headlines, **the headline temperature**", (raw, cal), y_ynat))
+    fitted = head
     text = "\n".join([
         "## Confidence: calibration and the review threshold", "",
-        f"`python bench/confidence.py {' '.join(sys.argv[1:])}` (first run: the one `kornews demo` left) — "
+        f"`python bench/confidence.py {' '.join(sys.argv[1:])}` (the first run's table below) — "
         f"{machine()}, {time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s of calibration and prediction. "
         f"Temperature "
         f"{fitted.temperature:.3f} fitted on the run's {fitted.fitted_on} (calibration error there "
         f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}); its default review threshold "
-        f"{fitted.min_confidence} keeps 95% accuracy on that split.", "",
+        f"{fitted.min_confidence} keeps 95% accuracy on that split. Headline temperature "
+        f"{fitted.headline_temperature:.3f}, fitted on the same articles' titles alone (calibration error there "
+        f"{fitted.headline_ece_before:.4f} → {fitted.headline_ece_after:.4f}): `Classifier` gives it to every "
+        "article that comes without a body, as YNAT's headlines do.", "",
         table(["articles", "n", "accuracy", "mean top probability raw → calibrated", "ECE (10 bins) raw → calibrated",
                "kept at ≥ 90% accuracy", "kept at ≥ 95% accuracy", "accuracy of the surest 80%"], rows), "",
         "Kept: the largest share of articles, surest first, whose accuracy reaches the target, and the threshold on "
         "the calibrated top probability that keeps them (chosen here on the evaluated set itself, to show what a "
         "threshold can buy; `kornews calibrate` chooses the run's default on validation)."])
     if args.more:
-        raw, cal = np.array([e[2] for e in errors]), np.array([e[3] for e in errors])
+        cols = np.array([e[3:] for e in errors])
+        mean = [f"{m:.4f} ± {sd:.4f}" for m, sd in zip(cols.mean(0), cols.std(0, ddof=1))]
         text += "\n\n" + "\n".join([
-            f"Over {len(errors)} runs of the recipe (`--more`: other seeds), knews8 test:", "",
-            table(["run", "temperature", "ECE raw", "ECE calibrated"],
-                  [[n, f"{t:.3f}", f"{a:.4f}", f"{b:.4f}"] for n, t, a, b in errors]
-                  + [["**mean ± sd**", "", f"{raw.mean():.4f} ± {raw.std(ddof=1):.4f}",
-                      f"**{cal.mean():.4f} ± {cal.std(ddof=1):.4f}**"]])])
+            f"Over {len(errors)} runs of the recipe (`--more`: other seeds), ECE (10 bins):", "",
+            table(["run", "temperature", "headline temperature", "knews8 test raw", "knews8 test calibrated",
+                   "YNAT dev raw", "YNAT dev, articles' temperature", "YNAT dev, headline temperature"],
+                  [[e[0], f"{e[1]:.3f}", f"{e[2]:.3f}", *[f"{v:.4f}" for v in e[3:]]] for e in errors]
+                  + [["**mean ± sd**", "", "", mean[0], f"**{mean[1]}**", mean[2], mean[3], f"**{mean[4]}**"]])])
     publish("confidence", text)
 
 

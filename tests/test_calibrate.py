@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kornews import Classifier
-from kornews.calibration import tempered
+from kornews.calibration import ece, tempered
 from kornews.classifier import review_threshold
 from kornews.cli import main
 from kornews.errors import KornewsError
@@ -66,3 +66,24 @@ def test_calibrate_on_a_labelled_file_and_bad_input(calibrated_run, slices, tmp_
     assert review_threshold(clf) == clf.calibration.min_confidence and review_threshold(clf, 0) is None
     with pytest.raises(KornewsError, match=r"min_confidence must be in \[0, 1\], got 1.5"):
         review_threshold(clf, 1.5)
+
+
+def test_a_headline_alone_gets_the_headline_temperature(calibrated_run, slices, tmp_path):
+    saved = json.loads((calibrated_run / "calibration.json").read_text())
+    assert saved["headline_temperature"] > 0 and saved["headline_ece_before"] is not None
+    mixed = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False)
+    mixed.loc[::2, "cleanBody"] = ""   # every other article a headline alone
+    raw = Classifier.load(calibrated_run, engine="torch-fp32", calibrated=False).predict_proba(mixed)
+    got = Classifier.load(calibrated_run, engine="torch-fp32").predict_proba(mixed)
+    each = np.where(np.arange(len(mixed)) % 2 == 0, saved["headline_temperature"], saved["temperature"])
+    np.testing.assert_allclose(got, tempered(raw, each), atol=1e-6)
+    # evaluate writes which temperature each article got, and the report undoes each one's own
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    assert main(["evaluate", str(calibrated_run), str(tmp_path / "mixed.csv"), "--quiet", "--engine",
+                 "torch-fp32"]) == 0
+    preds = pd.read_csv(calibrated_run / "predictions.csv")
+    assert preds["headline"].tolist() == (np.arange(len(mixed)) % 2 == 0).tolist()
+    y = np.array([Classifier.load(calibrated_run).labels.index(c) for c in mixed["category"]])
+    report = json.loads((calibrated_run / "report.json").read_text())["confidence"]
+    assert report["ece_before"] == pytest.approx(ece(raw, y), abs=1e-4)
+    assert "headline alone" in (calibrated_run / "README.md").read_text()

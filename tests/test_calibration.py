@@ -63,3 +63,33 @@ def test_fit_saves_and_loads_and_a_damaged_file_is_one_line(tmp_path):
         Calibration.load(tmp_path)
     with pytest.raises(KornewsError, match="calibration needs at least 2 labelled articles"):
         fit_temperature(_softmax(z[:1]), y[:1])
+
+
+def test_headlines_get_their_own_temperature_and_undo_inverts_apply(tmp_path):
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 1.5, (3000, 5))
+    y = np.array([rng.choice(5, p=row) for row in _softmax(z)])
+    # full articles honest, their headlines alone three times too sure: one temperature cannot serve both
+    fitted = calibration.fit(_softmax(z), y, "validation split", headlines=(_softmax(3 * z), y))
+    assert fitted.temperature == pytest.approx(1.0, abs=0.08)
+    assert fitted.headline_temperature == pytest.approx(3.0, rel=0.08)
+    assert fitted.headline_ece_after < fitted.headline_ece_before / 3
+    p, headline = _softmax(3 * z[:4]), np.array([True, False, True, False])
+    got = fitted.apply(p, headline)
+    np.testing.assert_allclose(got[headline], tempered(p[headline], fitted.headline_temperature), atol=1e-12)
+    np.testing.assert_allclose(got[~headline], tempered(p[~headline], fitted.temperature), atol=1e-12)
+    np.testing.assert_allclose(fitted.undo(got, headline), p, atol=1e-9)
+    np.testing.assert_allclose(fitted.apply(p), tempered(p, fitted.temperature), atol=1e-12)  # no mask: one T
+    fitted.save(tmp_path)
+    assert Calibration.load(tmp_path) == fitted
+
+
+def test_a_calibration_saved_before_headline_temperatures_still_loads(tmp_path):
+    (tmp_path / "calibration.json").write_text(json.dumps(
+        {"temperature": 0.9, "fitted_on": "validation split", "n": 128, "ece_before": 0.09, "ece_after": 0.05}))
+    old = Calibration.load(tmp_path)
+    assert old.headline_temperature is None and old.temperatures([True, False]) == 0.9
+    (tmp_path / "calibration.json").write_text(json.dumps(
+        {"temperature": 0.9, "fitted_on": "v", "n": 2, "ece_before": 0, "ece_after": 0, "headline_temperature": -1}))
+    with pytest.raises(KornewsError, match="temperatures must be positive, got -1"):
+        Calibration.load(tmp_path)

@@ -4,7 +4,7 @@ import pytest
 from helpers import err
 
 from kornews.errors import KornewsError
-from kornews.modes import mode, mode_inputs
+from kornews.modes import headline_only, mode, mode_inputs
 
 ARTICLES = pd.DataFrame({"title": ["제목1", "", "제목3"], "body": ["본문1", "본문2", ""], "cluster": [0, 2, 1]})
 
@@ -35,3 +35,9 @@ def test_bad_invalid_mode_is_one_message_everywhere(number):
     if isinstance(number, int) and not isinstance(number, bool):  # the config's type check refuses the others first
         with pytest.raises(KornewsError, match=err(f"config: {message}")):
             config.load(base={"mode": number})
+
+
+def test_headline_only_marks_titles_without_body_in_pair_modes():
+    df = pd.DataFrame({"title": ["제목", "제목", ""], "body": ["본문", "", "본문"]})
+    assert headline_only(df, 3) == [False, True, False] and headline_only(df, 5) == [False, True, False]
+    assert headline_only(df, 2) == [False] * 3 and headline_only(df, 1) == [False] * 3

@@ -3,7 +3,10 @@ the accuracy-coverage trade of a review threshold. Pure functions of probabiliti
 `calibration.json` (written by `tasks.calibrate`, read by `Classifier`).
 
 The temperature T rescales the final log-probabilities, p ∝ exp(log p_raw / T): for an encoder alone that is
-softmax(logits / T); for a hybrid it calibrates the fused output, the probabilities a user sees.
+softmax(logits / T); for a hybrid it calibrates the fused output, the probabilities a user sees. A run read as title
++ body also gets a headline temperature, fitted on the same articles' titles alone: a headline without its body is
+the input such a run is least sure of, and one temperature for both leaves headlines overconfident
+(docs/benchmarks.md, "Confidence").
 """
 import json
 from dataclasses import asdict, dataclass
@@ -20,9 +23,10 @@ COVERAGE_TARGETS = (0.90, 0.95, 0.98)   # accuracies a user may want: how much i
 COVERAGES = (0.5, 0.8, 0.9)             # shares a user may keep: how accurate they are
 
 
-def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """`probs` under temperature T (1: unchanged)."""
-    z = np.log(np.clip(probs, 1e-12, None)) / temperature
+def tempered(probs: np.ndarray, temperature) -> np.ndarray:
+    """`probs` under temperature T (1: unchanged); T a number, or one per row."""
+    t = np.asarray(temperature, dtype=float)
+    z = np.log(np.clip(probs, 1e-12, None)) / (t.reshape(-1, 1) if t.ndim else t)
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -94,6 +98,21 @@ class Calibration:
     ece_after: float
     min_confidence: float | None = None   # a default review threshold, chosen on the same articles
     target_accuracy: float | None = None  # the accuracy that threshold reaches there
+    headline_temperature: float | None = None  # title + body runs: for articles given as a headline alone
+    headline_ece_before: float | None = None   # on the same articles' titles alone
+    headline_ece_after: float | None = None
+
+    def temperatures(self, headline=None) -> np.ndarray | float:
+        """The temperature of each article (`headline`: which are headlines alone), or the one temperature."""
+        if headline is None or self.headline_temperature is None:
+            return self.temperature
+        return np.where(np.asarray(headline, dtype=bool), self.headline_temperature, self.temperature)
+
+    def apply(self, probs: np.ndarray, headline=None) -> np.ndarray:
+        return tempered(probs, self.temperatures(headline))
+
+    def undo(self, probs: np.ndarray, headline=None) -> np.ndarray:
+        return tempered(probs, 1 / np.asarray(self.temperatures(headline)))
 
     def save(self, run) -> None:
         atomic_write_text(Path(run) / FILE, json.dumps(asdict(self), indent=2) + "\n")
@@ -108,22 +127,31 @@ class Calibration:
             calibration = cls(**values)
         except (ValueError, TypeError) as e:
             raise KornewsError(f"{path}: damaged calibration ({e}); refit it with: kornews calibrate {run}") from None
-        if not calibration.temperature > 0:
-            raise KornewsError(f"{path}: temperature must be positive, got {calibration.temperature}")
+        for t in (calibration.temperature, calibration.headline_temperature):
+            if t is not None and not (isinstance(t, (int, float)) and t > 0):
+                raise KornewsError(f"{path}: temperatures must be positive, got {t!r}")
         return calibration
 
 
-def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.95) -> Calibration:
+def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.95,
+        headlines: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
     """A calibration from raw probabilities of labelled articles: the temperature, the error before and after,
-    and the review threshold that keeps the most articles at `target_accuracy` (None: no threshold)."""
+    and the review threshold that keeps the most articles at `target_accuracy` (None: no threshold).
+    `headlines`: (raw probabilities, labels) of the same articles' titles alone: they fit the headline temperature."""
     temperature = fit_temperature(probs, y)
     after = tempered(probs, temperature)
     threshold = None
     if target_accuracy is not None:
         found = accuracy_coverage(after, y)["at_accuracy"].get(f"{target_accuracy:.2f}")
         threshold = found["threshold"] if found else None
+    headline = {}
+    if headlines is not None:
+        p_h, y_h = headlines
+        t = fit_temperature(p_h, y_h)
+        headline = {"headline_temperature": t, "headline_ece_before": round(ece(p_h, y_h), 6),
+                    "headline_ece_after": round(ece(tempered(p_h, t), y_h), 6)}
     return Calibration(temperature, fitted_on, len(np.asarray(y)), round(ece(probs, y), 6), round(ece(after, y), 6),
-                       threshold, target_accuracy if threshold is not None else None)
+                       threshold, target_accuracy if threshold is not None else None, **headline)
 
 
 def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibration | None) -> dict:

@@ -69,6 +69,10 @@ def render(run) -> str:
     if calibration:
         lines.append(f"Temperature {calibration.temperature:.3f}, fitted on the {calibration.fitted_on}: calibration "
                      f"error {calibration.ece_before:.4f} raw, {calibration.ece_after:.4f} calibrated (10 bins).")
+        if calibration.headline_temperature is not None:
+            lines.append(f"An article given as a headline alone (no body) gets its own temperature, "
+                         f"{calibration.headline_temperature:.3f}, fitted on the same articles' titles: calibration "
+                         f"error there {calibration.headline_ece_before:.4f} → {calibration.headline_ece_after:.4f}.")
         if calibration.min_confidence is not None:
             lines.append(f"Review threshold {calibration.min_confidence:.4f}: articles whose top probability is "
                          f"below it are marked `review`; those above reached {calibration.target_accuracy:.0%} "

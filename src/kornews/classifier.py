@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from . import articles, backbones, engines, modeling, rundir
 from .adaptation import PriorShift
-from .calibration import Calibration, tempered
+from .calibration import Calibration
 from .clusters import Clusterer
 from .config import Columns
 from .errors import KornewsError
@@ -18,6 +18,7 @@ from .explain import Word, as_text, explain_words
 from .featurize import Featurizer, InputSpec
 from .files import atomic_write_text
 from .labels import LabelMap
+from .modes import headline_only
 from .tfidf import Hybrid, texts
 
 
@@ -54,6 +55,7 @@ class Scores:
     encoder: np.ndarray
     tfidf: np.ndarray | None = None
     clusters: np.ndarray | None = None   # modes 4/5: the cluster each article was given
+    headline: np.ndarray | None = None   # articles tempered as headlines alone (a calibrated title + body run)
 
 
 class Classifier:
@@ -144,9 +146,12 @@ class Classifier:
         encoder = np.concatenate(probs)
         parts = self.hybrid.parts(encoder, texts(df, self.mode)) if self.hybrid else {"fused": encoder}
         raw = parts["fused"]
-        final = tempered(raw, self.calibration.temperature) if self.calibration else raw
+        headline = None
+        if self.calibration and self.calibration.headline_temperature is not None:
+            headline = np.array(headline_only(df, self.mode), dtype=bool)
+        final = self.calibration.apply(raw, headline) if self.calibration else raw
         final = self.prior.apply(final) if self.prior else final
-        return Scores(final, raw, encoder, parts.get("tfidf"), clusters)
+        return Scores(final, raw, encoder, parts.get("tfidf"), clusters, headline)
 
     def explain(self, source, k: int = 5) -> list[list[Word]]:
         """Per article, the `k` words that pushed the encoder's topic most (`explain.explain`), in input order."""
@@ -191,6 +196,8 @@ def predictions_frame(clf: Classifier, df: pd.DataFrame, progress=False, min_con
         out.insert(1, "label", df["label"].to_numpy())
     if scores.clusters is not None:
         out["cluster"] = scores.clusters
+    if scores.headline is not None:  # which temperature each article got: the report undoes it
+        out["headline"] = scores.headline
     if scores.tfidf is not None:  # what each part alone would say: the report compares them
         for name, part in (("encoder", scores.encoder), ("tfidf", scores.tfidf)):
             out[f"pred_{name}"] = [labels[i] for i in part.argmax(1)]

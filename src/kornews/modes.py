@@ -65,3 +65,11 @@ def mode_inputs(df, number) -> dict:
     return {"text": [t or b for t, b in zip(titles, bodies)],
             "text_pair": [b if t and b else None for t, b in zip(titles, bodies)],
             "cluster": cluster}
+
+
+def headline_only(df, number) -> list[bool]:
+    """Per article: read by a pair mode but given as a headline alone (a title, no body), the input a knews8 run
+    never trained on and is least sure of; calibration gives such articles their own temperature."""
+    if not mode(number).pair:
+        return [False] * len(df)
+    return [bool(t) and not b for t, b in zip(df["title"], df["body"])]

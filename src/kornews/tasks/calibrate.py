@@ -1,5 +1,7 @@
 """`kornews calibrate RUN [FILE]`: fit the run's temperature (and a default review threshold) on labelled articles,
 by default the validation split that chose its epoch; `train` calls it when a run finishes."""
+import numpy as np
+
 from .. import articles, calibration, rundir
 from ..loop import validation_split
 from ..classifier import Classifier
@@ -19,11 +21,17 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
         where = f"{source} ({len(df)} articles)"
-    y = LabelMap(clf.labels).encode(df["label"], source=str(source or "validation split"), rows=df["row"])
-    fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy)
+    y = np.asarray(LabelMap(clf.labels).encode(df["label"], source=str(source or "validation split"), rows=df["row"]))
+    # a title + body run also learns how sure to be of a headline alone, from the same articles' titles
+    titled = df["title"].astype(bool).to_numpy() if clf.spec.mode_row.pair else np.zeros(len(df), dtype=bool)
+    headlines = (clf.scores(df[titled].assign(body="")).raw, y[titled]) if titled.sum() > 1 else None
+    fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy, headlines)
     fitted.save(run)
     review = (f"; review below {fitted.min_confidence:.4f} keeps {fitted.target_accuracy:.0%} accuracy there"
               if fitted.min_confidence is not None else "")
     log(f"calibration: temperature {fitted.temperature:.3f} on the {where}: calibration error "
         f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}{review}")
+    if fitted.headline_temperature is not None:
+        log(f"calibration: headline temperature {fitted.headline_temperature:.3f} on the same articles' titles "
+            f"alone: calibration error {fitted.headline_ece_before:.4f} → {fitted.headline_ece_after:.4f}")
     return fitted

@@ -27,7 +27,8 @@ def build_report(run, source: str | None = None) -> dict:
     probs = preds[[f"p_{name}" for name in labels]].astype(float).to_numpy()
     fitted, shift = calibration.Calibration.load(run), PriorShift.load(run, labels)
     raw = shift.undo(probs) if shift else probs  # the saved p_ are tempered, then shifted where the run was adapted
-    raw = calibration.tempered(raw, 1 / fitted.temperature) if fitted else raw
+    headline = preds["headline"].astype(str).eq("True").to_numpy() if "headline" in preds else None
+    raw = fitted.undo(raw, headline) if fitted else raw
     metrics["confidence"] = calibration.confidence_report(raw, probs, LabelMap(labels).encode(preds["label"]), fitted)
     folder = run / rundir.PLOTS
     plot_reliability(metrics["confidence"], folder / "reliability.png")
