@@ -109,6 +109,28 @@ def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlab
     assert len(modeling.encoder_layers(p.model)) == 1
 
 
+def test_body_crops_are_sentences_of_each_body_and_unlabelled():
+    df = pd.DataFrame({"title": ["제목", "제목2", "제목3"], "label": ["it", "sport", "it"],
+                       "body": ["첫 문장은 여기 있다. 둘째 문장도 여기 있다! 셋째 문장은 끝이다.", "", "짧다. 아주 짧다."]})
+    crops = loop.body_crops(df, 3, seed=0)
+    assert len(crops) == 3   # an empty body and one of sentences under 10 characters give none
+    sentences = {"첫 문장은 여기 있다.", "둘째 문장도 여기 있다!", "셋째 문장은 끝이다."}
+    for text in crops["title"]:
+        assert text.startswith(tuple(sentences)) and 1 <= sum(s in text for s in sentences) <= 2
+    assert (crops["body"] == "").all() and (crops["label"] == "").all()
+    assert crops.equals(loop.body_crops(df, 3, seed=0))
+
+
+def test_crops_join_training_taught_by_the_teacher_alone(tiny_run):
+    plan = DistillConfig(teacher=str(tiny_run), layers=1, crops=2)
+    cfg = dataclasses.replace(rundir.read_config(tiny_run), freeze_layers=0, title_copies=0.0, distill=plan)
+    base = loop.prepare(dataclasses.replace(cfg, distill=dataclasses.replace(plan, crops=0)))
+    p = loop.prepare(cfg)
+    added = len(p.train_y) - len(base.train_y)
+    assert added > 0 and (p.train_y == -1).sum() == added and (p.train_y[:len(base.train_y)] == base.train_y).all()
+    assert p.teacher.logits.shape == (len(p.train), 8)
+
+
 def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch):
     out = tmp_path / "student"
 
@@ -132,6 +154,7 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "0"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
     (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--distill.crops=-1"], "distill.crops must be 0 to 16"),
     (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "a student trains every layer it has"),
     (["{run}", "--out", "{out}", "--layers", "1", "--distill.alhpa=1"], "unknown key 'distill.alhpa'"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),

@@ -66,6 +66,7 @@ class DistillConfig:
     temperature: float = 2.0         # both sides' logits are divided by it before they are compared
     hidden: float = 0.0              # weight of matching each student layer's output to its teacher layer's (MSE)
     encoding: str | None = None      # the unlabelled file's (None: detected)
+    crops: int = 0                   # per training article, this many snippets of its body the teacher labels
 
 
 @dataclass
@@ -209,6 +210,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.distill is None or cfg.adapt is None, "a run is either adapted or distilled, not both"),
         (cfg.distill is None or cfg.distill.hidden >= 0,
          f"distill.hidden must be >= 0, got {cfg.distill.hidden if cfg.distill else None}"),
+        (cfg.distill is None or 0 <= cfg.distill.crops <= 16,
+         f"distill.crops must be 0 to 16, got {cfg.distill.crops if cfg.distill else None}"),
         (cfg.distill is None or cfg.freeze_layers == 0,
          f"a student trains every layer it has: freeze_layers must be 0, got {cfg.freeze_layers}"),
         (cfg.also is None or (cfg.adapt is None and cfg.distill is None),

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -99,6 +100,22 @@ def title_copies(df, share: float, seed: int):
     return pd.concat([df, copies.assign(body="")], ignore_index=True)
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def body_crops(df, per_article: int, seed: int) -> pd.DataFrame:
+    """`per_article` snippets of each article's body (one or two consecutive sentences, drawn by `seed`), each a
+    text alone and unlabelled: a student hears its teacher on short texts as well as on whole articles."""
+    rng, rows = np.random.default_rng(seed), []
+    for body in df["body"]:
+        sentences = [s for s in SENTENCE_END.split(body) if len(s) >= 10]
+        for _ in range(per_article if sentences else 0):
+            start = int(rng.integers(len(sentences)))
+            rows.append(" ".join(sentences[start:start + int(rng.integers(1, 3))]))
+    return pd.DataFrame({"id": "", "title": rows, "body": "", "label": "", "row": 0, "truncated": False},
+                        index=range(len(rows)))
+
+
 def prepare(cfg, clusterer=None) -> Prepared:
     df = read_split(cfg, cfg.train, "train")
     labels = LabelMap.fit(df["label"])
@@ -125,6 +142,10 @@ def prepare(cfg, clusterer=None) -> Prepared:
         extra = articles.read(cfg.distill.unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False,
                               encoding=cfg.distill.encoding, quiet=True).frame
         tr = pd.concat([tr, extra.assign(label="")], ignore_index=True)
+        train_y = np.concatenate([train_y, np.full(len(extra), -1)])
+    if cfg.distill is not None and cfg.distill.crops:  # snippets of the labelled articles' bodies, teacher-labelled
+        extra = body_crops(tr[train_y >= 0], cfg.distill.crops, cfg.seed)
+        tr = pd.concat([tr, extra], ignore_index=True)
         train_y = np.concatenate([train_y, np.full(len(extra), -1)])
 
     # an adapted run continues its source run, head included; a student starts as a part of its teacher; any
