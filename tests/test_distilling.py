@@ -110,8 +110,8 @@ def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlab
 
 
 def test_body_crops_are_sentences_of_each_body_and_unlabelled():
-    df = pd.DataFrame({"title": ["제목", "제목2", "제목3"], "label": ["it", "sport", "it"],
-                       "body": ["첫 문장은 여기 있다. 둘째 문장도 여기 있다! 셋째 문장은 끝이다.", "", "짧다. 아주 짧다."]})
+    bodies = ["첫 문장은 여기 있다. 둘째 문장도 여기 있다! 셋째 문장은 끝이다.", "", "짧다. 아주 짧다."]
+    df = pd.DataFrame({"title": ["제목", "제목2", "제목3"], "label": ["it", "sport", "it"], "body": bodies})
     crops = loop.body_crops(df, 3, seed=0)
     assert len(crops) == 3   # an empty body and one of sentences under 10 characters give none
     sentences = {"첫 문장은 여기 있다.", "둘째 문장도 여기 있다!", "셋째 문장은 끝이다."}
