@@ -93,3 +93,15 @@ def test_a_calibration_saved_before_headline_temperatures_still_loads(tmp_path):
         {"temperature": 0.9, "fitted_on": "v", "n": 2, "ece_before": 0, "ece_after": 0, "headline_temperature": -1}))
     with pytest.raises(KornewsError, match="temperatures must be positive, got -1"):
         Calibration.load(tmp_path)
+
+
+def test_ece_floor_is_what_a_calibrated_model_shows_and_shrinks_with_more_articles():
+    rng = np.random.default_rng(1)
+    top = rng.uniform(0.5, 1.0, 4000)
+    probs = np.stack([top, 1 - top], axis=1)
+    small, large = calibration.ece_floor(probs[:320]), calibration.ece_floor(probs)
+    assert 0.02 < small < 0.06 and large < small / 2.5  # the floor falls as 1/sqrt(n): 12.5x the articles
+    # one labelled draw of a calibrated model: its ECE lies near the floor, not near 0
+    y = (rng.random(320) >= top[:320]).astype(int)   # right (label 0) with probability top
+    assert abs(calibration.ece(probs[:320], y) - small) < 0.03
+    assert calibration.ece_floor(np.array([[1.0, 0.0]] * 50)) == 0.0  # a sure model that is always right: no noise

@@ -65,6 +65,17 @@ def ece(probs: np.ndarray, y, bins: int = BINS) -> float:
     return float(sum(r["n"] * abs(r["confidence"] - r["accuracy"]) for r in rows if r["n"]) / max(n, 1))
 
 
+def ece_floor(probs: np.ndarray, bins: int = BINS, draws: int = 500, seed: int = 0) -> float:
+    """The ECE that a perfectly calibrated model with these confidences shows on this many articles, on average
+    (each article right with probability its top probability): on a few hundred articles ECE is biased upwards by
+    sampling alone, and a measured error near this floor is noise, not miscalibration."""
+    top = probs.max(1)
+    which = np.clip(np.digitize(top, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    right = np.random.default_rng(seed).random((draws, len(top))) < top
+    gaps = np.stack([np.bincount(which, weights=top - r, minlength=bins) for r in right])  # per draw, per bin
+    return float(np.abs(gaps).sum(1).mean() / max(len(top), 1))
+
+
 def accuracy_coverage(probs: np.ndarray, y) -> dict:
     """What a review threshold buys: keeping the articles whose top probability is at least t, for every t.
 
