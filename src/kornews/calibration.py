@@ -167,10 +167,11 @@ def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.
 
 def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibration | None) -> dict:
     """How far the probabilities a user got can be trusted on labelled articles: calibration error before and
-    after the run's temperature, mean confidence against accuracy, reliability bins, the accuracy-coverage table."""
+    after the run's temperature and its floor on this many articles, mean confidence against accuracy, reliability
+    bins, the accuracy-coverage table."""
     return {"temperature": calibration.temperature if calibration else None,
             "ece_before": round(ece(raw, y), 6), "ece_after": round(ece(probs, y), 6) if calibration else None,
-            "mean_confidence": round(float(probs.max(1).mean()), 6),
+            "ece_floor": round(ece_floor(probs), 6), "mean_confidence": round(float(probs.max(1).mean()), 6),
             "min_confidence": calibration.min_confidence if calibration else None,
             "reliability": reliability(probs, y), **accuracy_coverage(probs, y)}
 
@@ -181,7 +182,9 @@ def markdown(report: dict) -> list[str]:
     lines = ["", "Confidence", "",
              f"Calibration error (ECE, {BINS} bins): {report['ece_before']:.4f} raw" +
              (f", {report['ece_after']:.4f} after the run's temperature {t:.3f}" if t else " (the run has no "
-              "temperature: `kornews calibrate RUN`)") + f"; mean top probability {report['mean_confidence']:.4f}.",
+              "temperature: `kornews calibrate RUN`)") + f"; mean top probability {report['mean_confidence']:.4f}." +
+             (f" On {sum(b['n'] for b in report['reliability'])} articles a perfectly calibrated model would show "
+              f"about {report['ece_floor']:.4f} from sampling alone." if report.get("ece_floor") is not None else ""),
              "", "| keep articles whose top probability is at least | share kept | accuracy kept |", "|---:|---:|---:|"]
     for target, found in report["at_accuracy"].items():
         lines.append(f"| {found['threshold']:.4f} | {found['coverage']:.1%} | ≥ {float(target):.0%} |" if found else
