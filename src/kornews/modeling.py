@@ -47,6 +47,7 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
         cfg.attention_probs_dropout_prob = attention_dropout
     cfg.kornews = spec.to_dict() if spec is not None else {}
     torch.manual_seed(seed)  # the head's init is part of the run's determinism
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar at each training's start is noise
     try:
         with encode.hf_quiet():  # its load report only says that the new head is new
             # fp32 whatever the saved dtype: a finished run's model/ (bf16) trains in fp32 like any backbone
