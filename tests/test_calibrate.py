@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kornews import Classifier
-from kornews.calibration import ece, tempered
+from kornews.calibration import ece, tempered, top_label_scaled
 from kornews.classifier import review_threshold
 from kornews.cli import main
 from kornews.errors import KornewsError
@@ -89,3 +89,25 @@ def test_a_headline_alone_gets_the_headline_temperature(calibrated_run, slices, 
     report = json.loads((calibrated_run / "report.json").read_text())["confidence"]
     assert report["ece_before"] == pytest.approx(ece(raw, y), abs=1e-4)
     assert "headline alone" in (calibrated_run / "README.md").read_text()
+
+
+def test_top_label_scaling_through_calibrate_predict_evaluate_and_the_card(calibrated_run, slices, capsys):
+    assert main(["calibrate", str(calibrated_run), "--method", "isotonic"]) == 2
+    assert "calibration method must be one of temperature, top-label" in capsys.readouterr().err
+    assert main(["calibrate", str(calibrated_run), "--method", "top-label"]) == 0
+    assert "calibration: top-label scaling (a " in capsys.readouterr().out
+    saved = json.loads((calibrated_run / "calibration.json").read_text())
+    assert len(saved["top_label"]) == 2 and saved["temperature_ece_after"] is not None
+    test = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False)
+    raw = Classifier.load(calibrated_run, engine="torch-fp32", calibrated=False).predict_proba(test)
+    got = Classifier.load(calibrated_run, engine="torch-fp32").predict_proba(test)
+    np.testing.assert_allclose(got, top_label_scaled(raw, *saved["top_label"]), atol=1e-6)
+    assert (got.argmax(1) == raw.argmax(1)).all()
+    # the report undoes the scaling from the saved probabilities: its raw error is the raw model's
+    assert main(["evaluate", str(calibrated_run), str(slices / "test.csv"), "--quiet", "--engine", "torch-fp32"]) == 0
+    report = json.loads((calibrated_run / "report.json").read_text())["confidence"]
+    y = np.array([Classifier.load(calibrated_run).labels.index(c) for c in test["category"]])
+    assert report["method"] == "top-label" and report["ece_before"] == pytest.approx(ece(raw, y), abs=1e-4)
+    assert report["ece_after"] == pytest.approx(ece(got, y), abs=1e-4)
+    assert "after the run's top-label scaling (a " in (calibrated_run / "report.md").read_text()
+    assert "Top-label scaling, fitted on the validation split" in (calibrated_run / "README.md").read_text()

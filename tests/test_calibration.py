@@ -105,3 +105,57 @@ def test_ece_floor_is_what_a_calibrated_model_shows_and_shrinks_with_more_articl
     y = (rng.random(320) >= top[:320]).astype(int)   # right (label 0) with probability top
     assert abs(calibration.ece(probs[:320], y) - small) < 0.03
     assert calibration.ece_floor(np.array([[1.0, 0.0]] * 50)) == 0.0  # a sure model that is always right: no noise
+
+
+def test_top_label_scaling_keeps_the_topic_and_undo_inverts_it():
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.full(8, 0.3), 500)
+    for a, b in [(2.2, -2.3), (0.5, 1.0)]:   # sharpening (the floor under the runner-up binds) and softening
+        got = calibration.top_label_scaled(p, a, b)
+        assert (got.argmax(1) == p.argmax(1)).all()
+        np.testing.assert_allclose(got.sum(1), 1, atol=1e-12)
+        others = np.where(np.eye(8, dtype=bool)[p.argmax(1)], np.nan, p)
+        scaled = np.where(np.isnan(others), np.nan, got)   # the other topics keep their proportions
+        np.testing.assert_allclose(scaled / np.nansum(scaled, 1, keepdims=True),
+                                   others / np.nansum(others, 1, keepdims=True), atol=1e-9)
+        np.testing.assert_allclose(calibration.top_label_unscaled(got, a, b), p, atol=1e-9)
+    unfloored = calibration.top_label_scaled(np.array([[0.6, 0.3, 0.1]]), 2.0, 0.0)
+    assert unfloored[0, 0] == pytest.approx(1 / (1 + (0.4 / 0.6) ** 2))  # sigmoid(2 · logit 0.6)
+
+
+def test_top_label_scaling_fixes_what_one_temperature_cannot():
+    rng = np.random.default_rng(4)
+    raw = rng.dirichlet(np.full(5, 0.2), 4000)
+    top = raw.max(1)
+    # too sure in the middle, not sure enough near the top: P(right) = sigmoid(1.8 · logit(top) + 0.3)
+    right = rng.random(4000) < 1 / (1 + np.exp(-(1.8 * np.log(top / (1 - top)) + 0.3)))
+    y = np.where(right, raw.argmax(1), (raw.argmax(1) + 1) % 5)
+    a, b = calibration.fit_top_label(raw, y)
+    assert a == pytest.approx(1.8, rel=0.1) and b == pytest.approx(0.3, abs=0.2)
+    fitted = calibration.fit(raw, y, "validation split", method="top-label")
+    assert fitted.method == "top-label" and fitted.top_label == (a, b)
+    assert fitted.ece_after < fitted.temperature_ece_after / 2 and fitted.ece_after < 0.03
+    assert (fitted.apply(raw).argmax(1) == raw.argmax(1)).all()
+    np.testing.assert_allclose(fitted.apply(raw), calibration.top_label_scaled(raw, a, b), atol=1e-12)
+    with pytest.raises(KornewsError, match="calibration method must be one of temperature, top-label"):
+        calibration.fit(raw, y, "v", method="isotonic")
+    # nothing wrong to learn from: the temperature stays
+    assert calibration.fit(raw, raw.argmax(1), "v", method="top-label").top_label is None
+
+
+def test_top_label_with_headlines_saves_loads_and_undoes(tmp_path):
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 1.5, (2000, 5))
+    y = np.array([rng.choice(5, p=row) for row in _softmax(z)])
+    fitted = calibration.fit(_softmax(2 * z), y, "v", headlines=(_softmax(3 * z), y), method="top-label")
+    p, headline = _softmax(3 * z[:6]), np.array([True, False] * 3)
+    got = fitted.apply(p, headline)   # headlines alone keep their temperature; the others are top-label scaled
+    np.testing.assert_allclose(got[headline], tempered(p[headline], fitted.headline_temperature), atol=1e-12)
+    np.testing.assert_allclose(got[~headline], calibration.top_label_scaled(p[~headline], *fitted.top_label))
+    np.testing.assert_allclose(fitted.undo(got, headline), p, atol=1e-9)
+    fitted.save(tmp_path)
+    assert Calibration.load(tmp_path) == fitted
+    saved = json.loads((tmp_path / "calibration.json").read_text())
+    (tmp_path / "calibration.json").write_text(json.dumps({**saved, "top_label": [-1.0, 0.0]}))
+    with pytest.raises(KornewsError, match=r"top_label must be \[a, b\] with a > 0, got \[-1.0, 0.0\]"):
+        Calibration.load(tmp_path)

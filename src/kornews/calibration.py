@@ -7,6 +7,12 @@ softmax(logits / T); for a hybrid it calibrates the fused output, the probabilit
 + body also gets a headline temperature, fitted on the same articles' titles alone: a headline without its body is
 the input such a run is least sure of, and one temperature for both leaves headlines overconfident
 (docs/benchmarks.md, "Confidence").
+
+Top-label scaling (method "top-label") replaces the articles' temperature by two numbers: the top topic's
+probability becomes sigmoid(a · logit(p_top) + b), fitted by log-loss on whether the top topic was right, the other
+topics scaled to fill the rest. One temperature moves every confidence the same way; the raw model is overconfident
+between 0.5 and 0.8 and underconfident above 0.9, which a > 1 with b < 0 corrects (docs/benchmarks.md,
+"Calibration on 1,600 held-out articles"). The top topic never changes.
 """
 import json
 from dataclasses import asdict, dataclass
@@ -19,6 +25,8 @@ from .files import atomic_write_text
 
 FILE = "calibration.json"
 BINS = 10
+METHODS = ("temperature", "top-label")
+FLOOR_SLOPE = 0.01  # top-label: a top never mapped below its runner-up, yet still rising with the raw top (invertible)
 COVERAGE_TARGETS = (0.90, 0.95, 0.98)   # accuracies a user may want: how much is kept at each
 COVERAGES = (0.5, 0.8, 0.9)             # shares a user may keep: how accurate they are
 
@@ -46,6 +54,56 @@ def fit_temperature(probs: np.ndarray, y) -> float:
     found = minimize_scalar(lambda log_t: nll(tempered(probs, float(np.exp(log_t))), y), bounds=(-3.0, 3.0),
                             method="bounded", options={"xatol": 1e-4})
     return round(float(np.exp(found.x)), 4)
+
+
+def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def fit_top_label(probs: np.ndarray, y) -> tuple[float, float]:
+    """(a, b) of P(top topic right) = sigmoid(a · logit(top probability) + b), by log-loss on labels `y` (ids);
+    bounded so that one odd validation split cannot flatten or invert the confidences."""
+    from scipy.optimize import minimize
+    z, right = _logit(probs.max(1)), (probs.argmax(1) == np.asarray(y)).astype(float)
+
+    def loss(ab):
+        q = np.clip(1 / (1 + np.exp(-(ab[0] * z + ab[1]))), 1e-12, 1 - 1e-12)
+        return -np.mean(right * np.log(q) + (1 - right) * np.log(1 - q))
+    found = minimize(loss, [1.0, 0.0], method="L-BFGS-B", bounds=[(0.2, 5.0), (-5.0, 5.0)])
+    return round(float(found.x[0]), 4), round(float(found.x[1]), 4)
+
+
+def _top_and_floor(probs: np.ndarray):
+    """Rows, the top topic of each, its probability, the mass of the others, and the top probability at which the
+    top would tie with the runner-up once the others are rescaled (the same before and after the mapping)."""
+    rows, top_j = np.arange(len(probs)), probs.argmax(1)
+    top = probs[rows, top_j]
+    rest = np.maximum(1 - top, 1e-12)
+    ratio = np.sort(probs, 1)[:, -2] / rest if probs.shape[1] > 1 else np.zeros(len(probs))
+    return rows, top_j, top, rest, ratio / (1 + ratio)
+
+
+def _with_top(probs, rows, top_j, rest, new) -> np.ndarray:
+    out = probs * ((1 - new) / rest)[:, None]
+    out[rows, top_j] = new
+    return out
+
+
+def top_label_scaled(probs: np.ndarray, a: float, b: float) -> np.ndarray:
+    """`probs` with each top probability mapped to sigmoid(a · logit(top) + b), the other topics rescaled to the
+    rest; where the mapping would sink the top under its runner-up it stays just above the tie instead."""
+    rows, top_j, top, rest, tie = _top_and_floor(probs)
+    mapped = 1 / (1 + np.exp(-(a * _logit(top) + b)))
+    return _with_top(probs, rows, top_j, rest, np.maximum(mapped, tie + FLOOR_SLOPE * (top - tie)))
+
+
+def top_label_unscaled(probs: np.ndarray, a: float, b: float) -> np.ndarray:
+    """The inverse of `top_label_scaled` (both branches of its max rise with the raw top, so the min of their
+    inverses undoes it)."""
+    rows, top_j, new, rest, tie = _top_and_floor(probs)
+    by_map = 1 / (1 + np.exp(-((_logit(new, 1e-15) - b) / a)))
+    return _with_top(probs, rows, top_j, rest, np.clip(np.minimum(by_map, tie + (new - tie) / FLOOR_SLOPE), 0, 1))
 
 
 def reliability(probs: np.ndarray, y, bins: int = BINS) -> list[dict]:
@@ -106,12 +164,18 @@ class Calibration:
     fitted_on: str                 # which articles chose T
     n: int
     ece_before: float
-    ece_after: float
+    ece_after: float               # after what applies: the temperature, or top-label scaling where fitted
     min_confidence: float | None = None   # a default review threshold, chosen on the same articles
     target_accuracy: float | None = None  # the accuracy that threshold reaches there
     headline_temperature: float | None = None  # title + body runs: for articles given as a headline alone
     headline_ece_before: float | None = None   # on the same articles' titles alone
     headline_ece_after: float | None = None
+    top_label: tuple[float, float] | None = None  # (a, b): top-label scaling, applied instead of `temperature`
+    temperature_ece_after: float | None = None    # with top-label scaling: what the temperature alone would leave
+
+    @property
+    def method(self) -> str:
+        return "top-label" if self.top_label is not None else "temperature"
 
     def temperatures(self, headline=None) -> np.ndarray | float:
         """The temperature of each article (`headline`: which are headlines alone), or the one temperature."""
@@ -119,11 +183,25 @@ class Calibration:
             return self.temperature
         return np.where(np.asarray(headline, dtype=bool), self.headline_temperature, self.temperature)
 
+    def _scaled_rows(self, n: int, headline) -> np.ndarray:
+        """Which rows get top-label scaling: all but headlines alone, which keep their own temperature."""
+        if headline is None or self.headline_temperature is None:
+            return np.ones(n, dtype=bool)
+        return ~np.asarray(headline, dtype=bool)
+
     def apply(self, probs: np.ndarray, headline=None) -> np.ndarray:
-        return tempered(probs, self.temperatures(headline))
+        out = tempered(probs, self.temperatures(headline))
+        if self.top_label is not None:
+            rows = self._scaled_rows(len(probs), headline)
+            out[rows] = top_label_scaled(probs[rows], *self.top_label)
+        return out
 
     def undo(self, probs: np.ndarray, headline=None) -> np.ndarray:
-        return tempered(probs, 1 / np.asarray(self.temperatures(headline)))
+        out = tempered(probs, 1 / np.asarray(self.temperatures(headline)))
+        if self.top_label is not None:
+            rows = self._scaled_rows(len(probs), headline)
+            out[rows] = top_label_unscaled(probs[rows], *self.top_label)
+        return out
 
     def save(self, run) -> None:
         atomic_write_text(Path(run) / FILE, json.dumps(asdict(self), indent=2) + "\n")
@@ -135,22 +213,36 @@ class Calibration:
             return None
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
+            if values.get("top_label") is not None:
+                values["top_label"] = tuple(float(v) for v in values["top_label"])
             calibration = cls(**values)
         except (ValueError, TypeError) as e:
             raise KornewsError(f"{path}: damaged calibration ({e}); refit it with: kornews calibrate {run}") from None
         for t in (calibration.temperature, calibration.headline_temperature):
             if t is not None and not (isinstance(t, (int, float)) and t > 0):
                 raise KornewsError(f"{path}: temperatures must be positive, got {t!r}")
+        top = calibration.top_label
+        if top is not None and not (len(top) == 2 and top[0] > 0 and all(np.isfinite(top))):
+            raise KornewsError(f"{path}: top_label must be [a, b] with a > 0, got {list(top)!r}")
         return calibration
 
 
 def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.95,
-        headlines: tuple[np.ndarray, np.ndarray] | None = None) -> Calibration:
-    """A calibration from raw probabilities of labelled articles: the temperature, the error before and after,
-    and the review threshold that keeps the most articles at `target_accuracy` (None: no threshold).
-    `headlines`: (raw probabilities, labels) of the same articles' titles alone: they fit the headline temperature."""
+        headlines: tuple[np.ndarray, np.ndarray] | None = None, method: str = "temperature") -> Calibration:
+    """A calibration from raw probabilities of labelled articles: the temperature (and with method "top-label" the
+    two numbers applied instead), the error before and after, and the review threshold that keeps the most articles
+    at `target_accuracy` (None: no threshold). `headlines`: (raw probabilities, labels) of the same articles' titles
+    alone: they fit the headline temperature. Top-label scaling needs right and wrong tops to learn from: where the
+    articles have only one kind, the temperature stays."""
+    if method not in METHODS:
+        raise KornewsError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
     temperature = fit_temperature(probs, y)
     after = tempered(probs, temperature)
+    top_label = by_temperature = None
+    right = probs.argmax(1) == np.asarray(y)
+    if method == "top-label" and 0 < right.sum() < len(right):
+        top_label, by_temperature = fit_top_label(probs, y), round(ece(after, y), 6)
+        after = top_label_scaled(probs, *top_label)
     threshold = None
     if target_accuracy is not None:
         found = accuracy_coverage(after, y)["at_accuracy"].get(f"{target_accuracy:.2f}")
@@ -162,7 +254,8 @@ def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.
         headline = {"headline_temperature": t, "headline_ece_before": round(ece(p_h, y_h), 6),
                     "headline_ece_after": round(ece(tempered(p_h, t), y_h), 6)}
     return Calibration(temperature, fitted_on, len(np.asarray(y)), round(ece(probs, y), 6), round(ece(after, y), 6),
-                       threshold, target_accuracy if threshold is not None else None, **headline)
+                       threshold, target_accuracy if threshold is not None else None, **headline,
+                       top_label=top_label, temperature_ece_after=by_temperature)
 
 
 def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibration | None) -> dict:
@@ -170,6 +263,8 @@ def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibr
     after the run's temperature and its floor on this many articles, mean confidence against accuracy, reliability
     bins, the accuracy-coverage table."""
     return {"temperature": calibration.temperature if calibration else None,
+            "method": calibration.method if calibration else None,
+            "top_label": list(calibration.top_label) if calibration and calibration.top_label else None,
             "ece_before": round(ece(raw, y), 6), "ece_after": round(ece(probs, y), 6) if calibration else None,
             "ece_floor": round(ece_floor(probs), 6), "mean_confidence": round(float(probs.max(1).mean()), 6),
             "min_confidence": calibration.min_confidence if calibration else None,
@@ -178,10 +273,11 @@ def confidence_report(raw: np.ndarray, probs: np.ndarray, y, calibration: Calibr
 
 def markdown(report: dict) -> list[str]:
     """The report's confidence section."""
-    t = report["temperature"]
+    t, top = report["temperature"], report.get("top_label")
+    how = (f"top-label scaling (a {top[0]:.3f}, b {top[1]:.3f})" if top else f"temperature {t:.3f}") if t else None
     lines = ["", "Confidence", "",
              f"Calibration error (ECE, {BINS} bins): {report['ece_before']:.4f} raw" +
-             (f", {report['ece_after']:.4f} after the run's temperature {t:.3f}" if t else " (the run has no "
+             (f", {report['ece_after']:.4f} after the run's {how}" if t else " (the run has no "
               "temperature: `kornews calibrate RUN`)") + f"; mean top probability {report['mean_confidence']:.4f}." +
              (f" On {sum(b['n'] for b in report['reliability'])} articles a perfectly calibrated model would show "
               f"about {report['ece_floor']:.4f} from sampling alone." if report.get("ece_floor") is not None else ""),

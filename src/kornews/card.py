@@ -67,8 +67,17 @@ def render(run) -> str:
         lines.append("Not evaluated yet: `kornews evaluate RUN DATA`.")
     lines += ["", "## Confidence", ""]
     if calibration:
-        lines.append(f"Temperature {calibration.temperature:.3f}, fitted on the {calibration.fitted_on}: calibration "
-                     f"error {calibration.ece_before:.4f} raw, {calibration.ece_after:.4f} calibrated (10 bins).")
+        if calibration.top_label is not None:
+            a, b = calibration.top_label
+            lines.append(f"Top-label scaling, fitted on the {calibration.fitted_on}: the top topic's probability "
+                         f"becomes sigmoid({a:.3f} · logit(p) {b:+.3f}), the other topics rescaled (the top topic "
+                         f"never changes); calibration error {calibration.ece_before:.4f} raw, "
+                         f"{calibration.ece_after:.4f} calibrated (10 bins; the temperature "
+                         f"{calibration.temperature:.3f} alone: {calibration.temperature_ece_after:.4f}).")
+        else:
+            lines.append(f"Temperature {calibration.temperature:.3f}, fitted on the {calibration.fitted_on}: "
+                         f"calibration error {calibration.ece_before:.4f} raw, {calibration.ece_after:.4f} calibrated "
+                         "(10 bins).")
         if calibration.headline_temperature is not None:
             lines.append(f"An article given as a headline alone (no body) gets its own temperature, "
                          f"{calibration.headline_temperature:.3f}, fitted on the same articles' titles: calibration "

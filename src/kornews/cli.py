@@ -76,7 +76,8 @@ def cmd_zero_shot(args):
 
 def cmd_calibrate(args):
     from .tasks.calibrate import calibrate_run
-    calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy)
+    calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy,
+                  method=args.method)
 
 
 def cmd_adapt(args):
@@ -230,13 +231,16 @@ VERBS = {
         p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
         p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
         p.add_argument("--encoding"))),
-    "calibrate": ("fit the run's temperature and review threshold on labelled data (default: its validation split)",
+    "calibrate": ("fit the run's calibration and review threshold on labelled data (default: its validation split)",
                   cmd_calibrate, lambda p: (
                       p.add_argument("run"),
                       p.add_argument("data", nargs="?", help="labelled file or dataset (default: validation)"),
                       p.add_argument("--encoding"),
                       p.add_argument("--target-accuracy", type=float, default=0.95,
-                                     help="the review threshold keeps the most articles at this accuracy"))),
+                                     help="the review threshold keeps the most articles at this accuracy"),
+                      p.add_argument("--method", metavar="temperature|top-label",
+                                     help="one temperature, or top-label scaling (default: the run's "
+                                          "calibration_method)"))),
     "adapt": ("adapt a run to unlabelled articles of another source (a new run directory)", cmd_adapt, lambda p: (
         p.add_argument("run", nargs="?", help="the run to adapt"),
         p.add_argument("unlabeled", nargs="?", help="articles of the target source: a file or a dataset (a "

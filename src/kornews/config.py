@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .adaptation import METHODS as ADAPT_METHODS
+from .calibration import METHODS as CALIBRATION_METHODS
 from .errors import KornewsError
 from .folds import check_val_fraction
 from .modes import mode as mode_row
@@ -130,6 +131,8 @@ class TrainConfig:
     threads: int | None = None       # torch intra-op threads; None: torch's default
     log_every: int = 10              # one progress line every N batches
     eval_batch_size: int = 64
+    # how the validation split calibrates the run's confidence: one temperature, or top-label scaling (calibration.py)
+    calibration_method: str = "temperature"
 
 
 def _fields(cls) -> dict:
@@ -239,6 +242,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.dropout is None or 0 <= cfg.dropout < 1, f"dropout must be in [0, 1), got {cfg.dropout}"),
         (cfg.attention_dropout is None or 0 <= cfg.attention_dropout < 1,
          f"attention_dropout must be in [0, 1), got {cfg.attention_dropout}"),
+        (cfg.calibration_method in CALIBRATION_METHODS, f"calibration_method must be one of "
+         f"{', '.join(CALIBRATION_METHODS)}, got {cfg.calibration_method!r}"),
         (cfg.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}"),
         (cfg.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}"),
         (cfg.long_strategy in LONG_STRATEGIES,

@@ -1,5 +1,6 @@
-"""`kornews calibrate RUN [FILE]`: fit the run's temperature (and a default review threshold) on labelled articles,
-by default the validation split that chose its epoch; `train` calls it when a run finishes."""
+"""`kornews calibrate RUN [FILE]`: fit the run's temperature, or top-label scaling (the recipe's
+`calibration_method`, or `--method`), and a default review threshold on labelled articles, by default the validation
+split that chose its epoch; `train` calls it when a run finishes."""
 import numpy as np
 
 from .. import articles, calibration, rundir
@@ -8,13 +9,14 @@ from ..classifier import Classifier
 from ..labels import LabelMap
 
 
-def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | None = 0.95,
+def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | None = 0.95, method: str | None = None,
                   log=print) -> calibration.Calibration:
-    """Write RUN/calibration.json from the run's raw probabilities on `source` (None: its validation split)."""
+    """Write RUN/calibration.json from the run's raw probabilities on `source` (None: its validation split);
+    `method`: temperature or top-label (None: the run's recipe says)."""
     run = rundir.require(run, rundir.CONFIG, f"{rundir.MODEL}/config.json")
+    cfg = rundir.read_config(run)
     clf = Classifier.load(run, calibrated=False)
     if source is None:
-        cfg = rundir.read_config(run)
         df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
         df = validation_split(cfg, df)[1]
         where = f"validation split ({len(df)} articles)"
@@ -25,12 +27,22 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     # a title + body run also learns how sure to be of a headline alone, from the same articles' titles
     titled = df["title"].astype(bool).to_numpy() if clf.spec.mode_row.pair else np.zeros(len(df), dtype=bool)
     headlines = (clf.scores(df[titled].assign(body="")).raw, y[titled]) if titled.sum() > 1 else None
-    fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy, headlines)
+    method = method or cfg.calibration_method
+    fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy, headlines, method)
     fitted.save(run)
     review = (f"; review below {fitted.min_confidence:.4f} keeps {fitted.target_accuracy:.0%} accuracy there"
               if fitted.min_confidence is not None else "")
-    log(f"calibration: temperature {fitted.temperature:.3f} on the {where}: calibration error "
-        f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}{review}")
+    if fitted.top_label is not None:
+        a, b = fitted.top_label
+        log(f"calibration: top-label scaling (a {a:.3f}, b {b:.3f}) on the {where}: calibration error "
+            f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f} (the temperature {fitted.temperature:.3f} alone: "
+            f"{fitted.temperature_ece_after:.4f}){review}")
+    else:
+        if method == "top-label":
+            log(f"calibration: top-label scaling needs right and wrong articles to learn from; the {where} has "
+                "one kind only: the temperature stays")
+        log(f"calibration: temperature {fitted.temperature:.3f} on the {where}: calibration error "
+            f"{fitted.ece_before:.4f} → {fitted.ece_after:.4f}{review}")
     if fitted.headline_temperature is not None:
         log(f"calibration: headline temperature {fitted.headline_temperature:.3f} on the same articles' titles "
             f"alone: calibration error {fitted.headline_ece_before:.4f} → {fitted.headline_ece_after:.4f}")
