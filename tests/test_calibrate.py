@@ -18,7 +18,7 @@ from kornews.tasks.calibrate import calibrate_run
 def calibrated_run(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    calibrate_run(run, log=lambda s: None)
+    calibrate_run(run, method="temperature", log=lambda s: None)  # top-label scaling: its own test below
     return run
 
 
@@ -57,7 +57,7 @@ def test_evaluate_reports_confidence_before_and_after(calibrated_run, slices):
 
 
 def test_calibrate_on_a_labelled_file_and_bad_input(calibrated_run, slices, tmp_path, capsys):
-    assert main(["calibrate", str(calibrated_run), str(slices / "test.csv")]) == 0
+    assert main(["calibrate", str(calibrated_run), str(slices / "test.csv"), "--method", "temperature"]) == 0
     assert "test.csv (32 articles)" in json.loads((calibrated_run / "calibration.json").read_text())["fitted_on"]
     assert "calibration: temperature" in capsys.readouterr().out
     bad = tmp_path / "bad.csv"
@@ -94,8 +94,11 @@ def test_a_headline_alone_gets_the_headline_temperature(calibrated_run, slices, 
 def test_top_label_scaling_through_calibrate_predict_evaluate_and_the_card(calibrated_run, slices, capsys):
     assert main(["calibrate", str(calibrated_run), "--method", "isotonic"]) == 2
     assert "calibration method must be one of temperature, top-label" in capsys.readouterr().err
-    assert main(["calibrate", str(calibrated_run), "--method", "top-label"]) == 0
+    calibrate_run(calibrated_run, log=print)  # the run's recipe says, and the default is top-label scaling
     assert "calibration: top-label scaling (a " in capsys.readouterr().out
+    assert main(["calibrate", str(calibrated_run), "--method", "temperature"]) == 0
+    assert json.loads((calibrated_run / "calibration.json").read_text())["top_label"] is None
+    assert main(["calibrate", str(calibrated_run), "--method", "top-label"]) == 0
     saved = json.loads((calibrated_run / "calibration.json").read_text())
     assert len(saved["top_label"]) == 2 and saved["temperature_ece_after"] is not None
     test = pd.read_csv(slices / "test.csv", dtype=str, keep_default_na=False)

@@ -119,6 +119,12 @@ def test_top_label_scaling_keeps_the_topic_and_undo_inverts_it():
         np.testing.assert_allclose(scaled / np.nansum(scaled, 1, keepdims=True),
                                    others / np.nansum(others, 1, keepdims=True), atol=1e-9)
         np.testing.assert_allclose(calibration.top_label_unscaled(got, a, b), p, atol=1e-9)
+    tied = np.array([[0.45826235, 0.0834753, 0.45826235]], dtype=np.float32)  # a bf16 model's exact tie
+    assert calibration.top_label_scaled(tied, 3.0, -3.0).argmax() == 0                # the first stays on top
+    tied = np.array([[0.33923778, 0.33923778, 0.02270168, 0.06336757, 0.02104392, 0.01894477, 0.08207929,
+                      0.11338713]], dtype=np.float32)
+    saved = np.round(calibration.top_label_scaled(tied, 1.4, -0.6), 6)   # as predictions.csv keeps them
+    assert calibration.top_label_unscaled(saved, 1.4, -0.6).argmax() == 0   # the report undoes the same topic
     unfloored = calibration.top_label_scaled(np.array([[0.6, 0.3, 0.1]]), 2.0, 0.0)
     assert unfloored[0, 0] == pytest.approx(1 / (1 + (0.4 / 0.6) ** 2))  # sigmoid(2 · logit 0.6)
 

@@ -4,6 +4,7 @@ import shutil
 import yaml
 
 from kornews import card
+from kornews.calibration import Calibration
 from kornews.tasks.calibrate import calibrate_run
 from kornews.tasks.evaluation import evaluate
 
@@ -28,7 +29,10 @@ def test_card_after_training_then_evaluation(tiny_run, slices, tmp_path):
     result = _front_matter(text)["model-index"][0]["results"][0]
     assert result["metrics"][0] == {"type": "accuracy", "value": metrics["accuracy"]}
     assert result["dataset"]["name"] == str(slices / "test.csv")
-    assert f"accuracy **{metrics['accuracy']:.4f}**" in text and "Temperature " in text
+    assert f"accuracy **{metrics['accuracy']:.4f}**" in text
+    fitted = Calibration.load(run)
+    assert f"calibration error {fitted.ece_before:.4f} raw, {fitted.ece_after:.4f} calibrated" in text
+    assert ("Top-label scaling, fitted on the validation split" in text) == (fitted.method == "top-label")
     assert "## Intended use and limits" in text
 
 

@@ -26,7 +26,8 @@ from .files import atomic_write_text
 FILE = "calibration.json"
 BINS = 10
 METHODS = ("temperature", "top-label")
-FLOOR_SLOPE = 0.01  # top-label: a top never mapped below its runner-up, yet still rising with the raw top (invertible)
+FLOOR_SLOPE = 0.1   # top-label: a top never mapped below its runner-up, yet still rising with the raw top (invertible)
+TIE_MARGIN = 1e-9   # ... and kept a hair above it, so that rounding cannot hand a tied article the runner-up
 COVERAGE_TARGETS = (0.90, 0.95, 0.98)   # accuracies a user may want: how much is kept at each
 COVERAGES = (0.5, 0.8, 0.9)             # shares a user may keep: how accurate they are
 
@@ -77,6 +78,7 @@ def fit_top_label(probs: np.ndarray, y) -> tuple[float, float]:
 def _top_and_floor(probs: np.ndarray):
     """Rows, the top topic of each, its probability, the mass of the others, and the top probability at which the
     top would tie with the runner-up once the others are rescaled (the same before and after the mapping)."""
+    probs = np.asarray(probs, dtype=np.float64)  # float32 rounding alone is larger than the margin above a tie
     rows, top_j = np.arange(len(probs)), probs.argmax(1)
     top = probs[rows, top_j]
     rest = np.maximum(1 - top, 1e-12)
@@ -85,7 +87,7 @@ def _top_and_floor(probs: np.ndarray):
 
 
 def _with_top(probs, rows, top_j, rest, new) -> np.ndarray:
-    out = probs * ((1 - new) / rest)[:, None]
+    out = np.asarray(probs, dtype=np.float64) * ((1 - new) / rest)[:, None]
     out[rows, top_j] = new
     return out
 
@@ -95,15 +97,16 @@ def top_label_scaled(probs: np.ndarray, a: float, b: float) -> np.ndarray:
     rest; where the mapping would sink the top under its runner-up it stays just above the tie instead."""
     rows, top_j, top, rest, tie = _top_and_floor(probs)
     mapped = 1 / (1 + np.exp(-(a * _logit(top) + b)))
-    return _with_top(probs, rows, top_j, rest, np.maximum(mapped, tie + FLOOR_SLOPE * (top - tie)))
+    return _with_top(probs, rows, top_j, rest, np.maximum(mapped, tie + FLOOR_SLOPE * (top - tie) + TIE_MARGIN))
 
 
 def top_label_unscaled(probs: np.ndarray, a: float, b: float) -> np.ndarray:
     """The inverse of `top_label_scaled` (both branches of its max rise with the raw top, so the min of their
-    inverses undoes it)."""
+    inverses undoes it); a top tied with its runner-up stays on top, as it was predicted."""
     rows, top_j, new, rest, tie = _top_and_floor(probs)
     by_map = 1 / (1 + np.exp(-((_logit(new, 1e-15) - b) / a)))
-    return _with_top(probs, rows, top_j, rest, np.clip(np.minimum(by_map, tie + (new - tie) / FLOOR_SLOPE), 0, 1))
+    top = np.minimum(by_map, tie + (new - tie - TIE_MARGIN) / FLOOR_SLOPE)
+    return _with_top(probs, rows, top_j, rest, np.clip(top, tie + TIE_MARGIN, 1))
 
 
 def reliability(probs: np.ndarray, y, bins: int = BINS) -> list[dict]:
