@@ -230,6 +230,12 @@ class Calibration:
         return calibration
 
 
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise KornewsError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
 def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.95,
         headlines: tuple[np.ndarray, np.ndarray] | None = None, method: str = "temperature") -> Calibration:
     """A calibration from raw probabilities of labelled articles: the temperature (and with method "top-label" the
@@ -237,8 +243,7 @@ def fit(probs: np.ndarray, y, fitted_on: str, target_accuracy: float | None = 0.
     at `target_accuracy` (None: no threshold). `headlines`: (raw probabilities, labels) of the same articles' titles
     alone: they fit the headline temperature. Top-label scaling needs right and wrong tops to learn from: where the
     articles have only one kind, the temperature stays."""
-    if method not in METHODS:
-        raise KornewsError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_method(method)
     temperature = fit_temperature(probs, y)
     after = tempered(probs, temperature)
     top_label = by_temperature = None

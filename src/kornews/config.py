@@ -131,7 +131,7 @@ class TrainConfig:
     threads: int | None = None       # torch intra-op threads; None: torch's default
     log_every: int = 10              # one progress line every N batches
     eval_batch_size: int = 64
-    # how the validation split calibrates the run's confidence: top-label scaling (held-out ECE 0.028 and 0.023 over
+    # how the validation split calibrates the run's confidence: top-label scaling (held-out ECE 0.028 and 0.022 over
     # two seeds of 5 folds, against 0.039 and 0.030 for one temperature: docs/benchmarks.md), or one temperature
     calibration_method: str = "top-label"
 

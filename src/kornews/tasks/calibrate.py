@@ -15,6 +15,7 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     `method`: temperature or top-label (None: the run's recipe says)."""
     run = rundir.require(run, rundir.CONFIG, f"{rundir.MODEL}/config.json")
     cfg = rundir.read_config(run)
+    method = calibration.check_method(method or cfg.calibration_method)  # before any article is scored
     clf = Classifier.load(run, calibrated=False)
     if source is None:
         df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
@@ -27,7 +28,6 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     # a title + body run also learns how sure to be of a headline alone, from the same articles' titles
     titled = df["title"].astype(bool).to_numpy() if clf.spec.mode_row.pair else np.zeros(len(df), dtype=bool)
     headlines = (clf.scores(df[titled].assign(body="")).raw, y[titled]) if titled.sum() > 1 else None
-    method = method or cfg.calibration_method
     fitted = calibration.fit(clf.scores(df).raw, y, where, target_accuracy, headlines, method)
     fitted.save(run)
     review = (f"; review below {fitted.min_confidence:.4f} keeps {fitted.target_accuracy:.0%} accuracy there"
