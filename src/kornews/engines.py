@@ -24,16 +24,17 @@ PREFERENCE = ("torch-bf16", "onnx-int8", "onnx-fp32", "torch-fp32")
 class TorchEngine:
     def __init__(self, model_dir, precision: str = "auto", threads: int | None = None):
         import torch  # here, not at import: the CLI lists engines without loading torch
-        from . import modeling
+        from . import firsttoken, modeling
         if threads:
             torch.set_num_threads(threads)
         self.bf16 = runtime.use_bf16(precision)
         self.model = modeling.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
         self.name = "torch-bf16" if self.bf16 else "torch-fp32"
         self._inference = torch.inference_mode
+        self._first_token, self.inner = firsttoken.first_token_only, modeling.hf(self.model)
 
     def __call__(self, batch: dict) -> np.ndarray:
-        with self._inference():
+        with self._inference(), self._first_token(self.inner):
             return self.model(**batch).logits.float().numpy()
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from . import modeling
+from .firsttoken import first_token_only
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def explain_words(model, featurizer, frame: pd.DataFrame, k: int = 5) -> list[li
             return captured["embeds"]
         handle = embeddings.register_forward_hook(keep)
         try:
-            logits = model(**batch).logits.float()
+            with first_token_only(modeling.hf(model)):  # exact for the head, and cheaper
+                logits = model(**batch).logits.float()
         finally:
             handle.remove()
         logp = torch.log_softmax(logits.mean(0), -1)  # an article's logits are its windows' mean

@@ -19,6 +19,7 @@ from transformers.utils import logging as hf_logging
 from . import encode, runtime
 from .encode import Features
 from .featurize import InputSpec
+from .firsttoken import first_token_only
 from .modes import cluster_tokens
 from .errors import KornewsError
 
@@ -295,10 +296,11 @@ def layer_slice(model, start: int, stop: int | None = None):
 
 def forward(model, batch: dict, prefix: int = 0):
     """Logits of a collated batch; `prefix` > 0 when the batch carries cached hidden states of that layer."""
-    if not prefix:
-        return model(**batch).logits
-    with layer_slice(getattr(model, "module", model), prefix):
-        return model(**batch).logits
+    with first_token_only(hf(model)):  # the head reads the top layer's first row only
+        if not prefix:
+            return model(**batch).logits
+        with layer_slice(getattr(model, "module", model), prefix):
+            return model(**batch).logits
 
 
 # --- features → logits ------------------------------------------------------------------------------
@@ -408,7 +410,8 @@ def targets(model, features: Features, pad_id: int, batch_size: int, layers=()) 
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     buffers = [torch.empty((int(lengths.sum()), hf(model).config.hidden_size), dtype=torch.float16) for _ in layers]
     for n, idx in enumerate(batches(features, batch_size), 1):
-        out = model(**collate(features, idx, pad_id), output_hidden_states=bool(layers))
+        with first_token_only(hf(model)) if not layers else contextlib.nullcontext():
+            out = model(**collate(features, idx, pad_id), output_hidden_states=bool(layers))
         logits[idx] = out.logits.float().numpy()
         for buffer, layer in zip(buffers, layers):
             states = out.hidden_states[layer + 1]  # [0] is the embeddings' output

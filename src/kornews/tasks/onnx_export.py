@@ -15,7 +15,8 @@ from .. import articles, engines, rundir
 from ..classifier import Classifier
 from ..errors import KornewsError
 from ..files import atomic_dir
-from ..modeling import collate
+from ..firsttoken import first_token_only
+from ..modeling import collate, hf
 
 SAMPLE = 64  # articles for the agreement check
 
@@ -61,7 +62,7 @@ def export(run, int8: bool = False, log=print) -> dict:
                for name in names}
     with atomic_dir(run / engines.ONNX_DIR) as tmp, tempfile.TemporaryDirectory() as work:
         fp32 = (tmp if not int8 else Path(work)) / engines.ONNX_FILES["onnx-fp32"]
-        with torch.no_grad():
+        with torch.no_grad(), first_token_only(hf(reference.model)):  # the graph's top layer: row 0 only
             program = torch.onnx.export(_Logits(reference.model), tuple(batch[k] for k in names),
                                         input_names=names, output_names=["logits"], dynamo=True,
                                         dynamic_shapes=dynamic, verbose=False)
