@@ -88,3 +88,17 @@ def test_other_heads_keep_their_full_top_layer(classifier):
     assert firsttoken.top_layer(classifier) is None
     with torch.no_grad(), firsttoken.first_token_only(classifier):
         assert classifier.bert(**_batch()).last_hidden_state.shape[1] == 24
+
+
+def test_dropout_draws_what_the_full_layer_draws(tiny_backbone):
+    """With dropout on, the same seed gives the same logits and leaves the random stream where the full top layer
+    leaves it: a seed's training run is the one it was before the shortcut."""
+    model = modeling.build(str(tiny_backbone), {0: "a", 1: "b"}, dropout=0.3, attention_dropout=0.0).train()
+    batch, out = _batch(), []
+    for fast in (False, True):
+        torch.manual_seed(7)
+        with torch.no_grad(), firsttoken.first_token_only(model) if fast else torch.no_grad():
+            out.append((model(**batch).logits, torch.rand(3)))
+    (full, after_full), (fast, after_fast) = out
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(after_fast, after_full, atol=0, rtol=0)

@@ -35,8 +35,10 @@ def top_layer(model):
         return None
     top = layers[-1]
     attention = getattr(getattr(top, "attention", None), "self", None)
+    blocks = (getattr(getattr(top, "attention", None), "output", None), getattr(top, "output", None))
     if (attention is None or not all(hasattr(attention, a) for a in _ATTENTION_PARTS)
-            or not hasattr(top.attention, "output") or not hasattr(top, "feed_forward_chunk")):
+            or not all(hasattr(block, a) for block in blocks for a in ("dense", "dropout", "LayerNorm"))
+            or not hasattr(top, "intermediate")):
         return None
     return top
 
@@ -84,5 +86,16 @@ def first_token_forward(layer, hidden_states, attention_mask=None):
     function = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation, eager_attention_forward)
     out, _ = function(attention, query, key, value, mask, dropout=attention.dropout.p if layer.training else 0.0,
                       scaling=attention.scaling)
-    out = layer.attention.output(out.reshape(batch, 1, -1), first)
-    return layer.feed_forward_chunk(out)
+    block = layer.attention.output
+    out = block.LayerNorm(_dropout(block.dropout, block.dense(out.reshape(batch, 1, -1)), length) + first)
+    block = layer.output
+    return block.LayerNorm(_dropout(block.dropout, block.dense(layer.intermediate(out)), length) + out)
+
+
+def _dropout(module, x, length: int):
+    """`module`'s dropout of row 0 as the full layer drops it: the noise of all `length` rows is drawn and row 0
+    kept, so the random stream, and with it a seed's run, is the one the full top layer gives."""
+    if not module.training or module.p == 0:
+        return x
+    noise = torch.empty((x.shape[0], length, x.shape[2]), dtype=x.dtype).bernoulli_(1 - module.p)[:, :1]
+    return x * noise.div_(1 - module.p)
