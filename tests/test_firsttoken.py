@@ -1,5 +1,6 @@
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,14 @@ def test_dropout_draws_what_the_full_layer_draws(tiny_backbone):
     (full, after_full), (fast, after_fast) = out
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(after_fast, after_full, atol=0, rtol=0)
+
+
+def test_the_torch_engine_predicts_through_it(tiny_run, monkeypatch):
+    from kornews import Classifier
+    calls = []
+    monkeypatch.setattr(firsttoken, "first_token_forward", lambda *a, **k: calls.append(1) or _original(*a, **k))
+    clf = Classifier.load(tiny_run, calibrated=False)
+    fast = clf.predict_proba(["서울 증시 마감", "축구 대표팀 승리"])
+    assert calls
+    monkeypatch.setattr(firsttoken, "top_layer", lambda model: None)  # the full top layer, for comparison
+    np.testing.assert_allclose(clf.predict_proba(["서울 증시 마감", "축구 대표팀 승리"]), fast, atol=2e-2)

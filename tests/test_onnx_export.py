@@ -5,9 +5,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import SHARED
 
-from kornews import Classifier, engines
+from kornews import Classifier, engines, firsttoken
 from kornews.cli import main
 from kornews.errors import KornewsError
 
@@ -40,10 +41,13 @@ def test_onnx_agrees_with_pytorch(mode, tiny_runs, slices, tmp_path, capsys):
         assert not np.allclose(a, b, atol=1e-6)
 
 
-def test_int8_export_runs_and_is_chosen(tiny_runs, slices, tmp_path, capsys):
+def test_int8_export_runs_and_is_chosen(tiny_runs, slices, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(tiny_runs(3), run)
+    traced, export = [], torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: traced.append(firsttoken._state.on) or export(*a, **k))
     assert main(["export", str(run), "--int8"]) == 0
+    assert traced == [True]  # the graph's top layer is traced for the first token only
     check = json.loads((run / "onnx" / "export.json").read_text())
     assert check["engine"] == "onnx-int8" and check["file"] == "model.int8.onnx"
     assert check["agreement"] >= 0.9 and check["max_prob_diff"] < 0.1
