@@ -56,6 +56,11 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def section(heading: str, provenance: str, header: list[str], rows: list[list], reading: str) -> str:
+    """A benchmark's section: its heading, the line saying how it was measured, its table, what the table means."""
+    return "\n".join([f"## {heading}", "", provenance, "", table(header, rows), "", reading])
+
+
 def write_section(name: str, text: str, path: Path = DOC) -> None:
     """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md (or `path`)."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"

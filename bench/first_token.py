@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, publish, table  # noqa: E402
+from common import machine, publish, section  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -106,16 +106,15 @@ def main():
                      f"{r['agree']:.4f} / {r['max_diff']:.1e}"])
         print(rows[-1], flush=True)
     command = " ".join(["python", "bench/first_token.py", *sys.argv[1:]])
-    text = "\n".join([
-        "## First token only: the top layer computed for the row the head reads", "",
+    text = section(
+        "First token only: the top layer computed for the row the head reads",
         f"`{command}` — {machine()}, {time.strftime('%Y-%m-%d')}; the two arms alternate in one process "
-        f"({args.rounds} rounds), nothing else running.", "",
-        table(["what", "full top layer", "first token only", "speed-up", "top topic agrees / largest prob. gap"],
-              rows), "",
+        f"({args.rounds} rounds), nothing else running.",
+        ["what", "full top layer", "first token only", "speed-up", "top topic agrees / largest prob. gap"], rows,
         "A BERT-like classifier's head reads the top layer's output at [CLS] alone, so that layer needs every "
         "token's keys and values but its query, attention output and feed-forward for one row: the logits are "
         "the same function (the gap is bf16 rounding of differently shaped matrix products). `kornews.firsttoken` "
-        "applies it in training, validation, the torch engine, explanations and the exported ONNX graph."])
+        "applies it in training, validation, the torch engine, explanations and the exported ONNX graph.")
     publish("first-token", text)
 
 

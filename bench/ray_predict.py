@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, publish, table  # noqa: E402
+from common import machine, publish, section  # noqa: E402
 
 
 def main():
@@ -52,14 +52,13 @@ def main():
             print(rows[-1], flush=True)
     finally:
         ray.shutdown()
-    text = "\n".join([
-        "## Batch prediction with Ray against one process", "",
+    text = section(
+        "Batch prediction with Ray against one process",
         f"`python bench/ray_predict.py {' '.join(sys.argv[1:])}` — {machine()}, {runtime.cores()} cores for Ray, "
-        f"{time.strftime('%Y-%m-%d')}; {n} knews8 articles (train + test, title + body).", "",
-        table(["how", "seconds (loading included)", "articles/s", "vs one process", "same predictions, same order"],
-              rows), "",
+        f"{time.strftime('%Y-%m-%d')}; {n} knews8 articles (train + test, title + body).",
+        ["how", "seconds (loading included)", "articles/s", "vs one process", "same predictions, same order"], rows,
         "Without `--actors`/`--threads`, `--ray` sizes its pool as actors × threads = the cluster's CPUs, one thread "
-        "each (`distributed.plan`); blocks are cut so each actor gets several of equal size."])
+        "each (`distributed.plan`); blocks are cut so each actor gets several of equal size.")
     publish("ray", text)
 
 
