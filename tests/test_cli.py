@@ -2,6 +2,7 @@
 line and exit 2."""
 import os
 import re
+import sys
 
 import pytest
 
@@ -68,3 +69,14 @@ def test_bad_input_cli(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("kornews: error:")
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_serve_without_its_extra_is_one_line(missing, tmp_path, capsys, monkeypatch):
+    for name in [m for m in sys.modules if m == "kornews.serve" or m.startswith("kornews.serve.")]:
+        monkeypatch.delitem(sys.modules, name)  # imported afresh, without the extra
+    monkeypatch.setitem(sys.modules, missing, None)
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"kornews: error: serve needs FastAPI and uvicorn ({missing} is not installed): "
+                   "pip install 'kornews[serve]'"]

@@ -1,11 +1,13 @@
 """engines: the choice among what a run has, and what auto takes where the CPU lacks bf16."""
 import shutil
+import sys
 
 import pytest
 
 from kornews import Classifier, engines, runtime
 from kornews.cli import main
 from kornews.errors import KornewsError
+from kornews.tasks.onnx_export import export
 
 
 def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monkeypatch):
@@ -17,6 +19,14 @@ def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monk
     assert Classifier.load(run).engine.name == "onnx-fp32"
     monkeypatch.setattr(runtime, "bf16_supported", lambda: True)
     assert Classifier.load(run).engine.name == "torch-bf16"
+    # onnxruntime is an extra: without it auto falls back to torch and asking for the graph says what to install
+    monkeypatch.setattr(runtime, "bf16_supported", lambda: False)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert Classifier.load(run).engine.name == "torch-fp32"
+    with pytest.raises(KornewsError, match=r"the onnx engine needs onnxruntime: pip install 'kornews\[onnx\]'"):
+        Classifier.load(run, engine="onnx")
+    with pytest.raises(KornewsError, match=r"export needs onnx, onnxscript and onnxruntime: pip install"):
+        export(run)
 
 
 def test_engine_choice(tiny_runs):

@@ -119,7 +119,12 @@ def cmd_hybrid(args):
 
 
 def cmd_serve(args):
-    from .serve import Settings, serve
+    try:
+        import uvicorn  # noqa: F401
+        from .serve import Settings, serve
+    except ImportError as e:  # FastAPI and uvicorn are an extra: the demo never serves
+        raise KornewsError(f"serve needs FastAPI and uvicorn ({e.name} is not installed): "
+                           f"pip install 'kornews[serve]'") from None
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
                         max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence)

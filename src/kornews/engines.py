@@ -19,6 +19,12 @@ CHOICES = ("auto", "torch", "torch-bf16", "torch-fp32", "onnx", "onnx-int8", "on
 # 33.8 articles/s, onnx-int8 27.6 (and 0.9 points less accurate), onnx-fp32 17.2, torch-fp32 12.9. torch-bf16 exists
 # only where the CPU has bf16 units; elsewhere an exported graph wins, int8 if the user asked for int8.
 PREFERENCE = ("torch-bf16", "onnx-int8", "onnx-fp32", "torch-fp32")
+INSTALL_ONNX = "pip install 'kornews[onnx]'"  # an extra: the demo and the torch engine never need it
+
+
+def onnx_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 class TorchEngine:
@@ -43,7 +49,7 @@ class OnnxEngine:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise KornewsError("the onnx engine needs onnxruntime (a dependency of kornews: reinstall it)") from None
+            raise KornewsError(f"the onnx engine needs onnxruntime: {INSTALL_ONNX}") from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or runtime.threads_for(1)
         options.inter_op_num_threads = 1
@@ -73,6 +79,8 @@ def load(run_dir, model_dir, choice: str = "auto", threads: int | None = None):
         raise KornewsError(f"unknown engine {choice!r}: choose {', '.join(CHOICES)}")
     have = available(run_dir) if run_dir is not None else available(model_dir)
     wanted = [n for n in have if choice == "auto" or n == choice or n.startswith(choice + "-")]
+    if choice == "auto" and not onnx_installed():  # a graph this install cannot run is not "the fastest it has"
+        wanted = [n for n in wanted if not n.startswith("onnx")]
     if choice == "torch-bf16" and "torch-bf16" not in have:
         wanted = ["torch-bf16"]  # asked for explicitly: runs, slowly, without bf16 units
     if not wanted:

@@ -48,11 +48,11 @@ def export(run, int8: bool = False, log=print) -> dict:
     """Write RUN/onnx/ and return the check's numbers (agreement with PyTorch fp32, largest probability gap)."""
     run = rundir.require(run, f"{rundir.MODEL}/config.json")
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
-        raise KornewsError("export needs onnx, onnxscript and onnxruntime (dependencies of kornews: reinstall it)") \
-            from None
+        raise KornewsError(f"export needs onnx, onnxscript and onnxruntime: {engines.INSTALL_ONNX}") from None
     reference = Classifier.load(run, engine="torch-fp32", hybrid=False, calibrated=False)  # the graph is the encoder
     sample = reference.featurizer.with_clusters(reference.read(sample_articles(run), quiet=True).frame)
     features = reference.featurizer(sample)
