@@ -8,6 +8,7 @@ download cache is whatever this machine has: a first install anywhere also downl
 """
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,14 +19,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, publish, table  # noqa: E402
 
 
-def timed(cmd, cwd, env, log) -> float:
-    start = time.perf_counter()
+def timed(cmd, cwd, env, log) -> tuple[float, list]:
+    """(seconds, [(seconds since the start, line) for each line the command printed])."""
+    start, lines = time.perf_counter(), []
     with open(log, "w") as out:
-        code = subprocess.call(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               shell=isinstance(cmd, str))
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                shell=isinstance(cmd, str))
+        for line in proc.stdout:
+            lines.append((time.perf_counter() - start, line.rstrip()))
+            out.write(f"{lines[-1][0]:8.1f} {line}")
+        code = proc.wait()
     if code:
         raise SystemExit(f"failed ({code}): {cmd}; see {log}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, lines
+
+
+def phases(lines: list, total: float) -> list:
+    """The demo's parts from the times its lines appeared: epoch lines end epochs, the first calibration line ends
+    calibration, the test-accuracy line ends evaluation."""
+    epochs = [t for t, line in lines if re.match(r"epoch \d+: train_loss", line)]
+    calibrated = next(t for t, line in lines if line.startswith("calibration:"))
+    evaluated = next(t for t, line in lines if line.startswith("test accuracy"))
+    each = (epochs[-1] - epochs[0]) / max(len(epochs) - 1, 1)
+    return [["demo: start to the first epoch's end (backbone build, tokenising, frozen-layer cache, epoch 1)",
+             f"{epochs[0]:.0f}"],
+            [f"demo: each further epoch (mean of {len(epochs) - 1})", f"{each:.0f}"],
+            ["demo: calibration (the saved model on the validation split)", f"{calibrated - epochs[-1]:.0f}"],
+            ["demo: evaluation (320 test articles, report, plots, card)", f"{evaluated - calibrated:.0f}"],
+            ["demo: three example articles, exit", f"{total - evaluated:.0f}"]]
 
 
 def test_scoring_cost(python: Path, cwd: Path, env: dict) -> float:
@@ -52,15 +73,17 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", args.repo, str(work)], check=True)
     home = work / ".home"
-    env = {**__import__("os").environ, "KORNEWS_HOME": str(home)}
-    install = timed("python3 -m venv .venv && .venv/bin/pip install -q -e .", work, env, work / "install.log")
-    demo = timed([".venv/bin/kornews", "demo", "--quiet", "--out", "runs/demo"], work, env, work / "demo.log")
+    # unbuffered: each line reaches the timeline when printed, not when a pipe buffer fills
+    env = {**__import__("os").environ, "KORNEWS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    install, _ = timed("python3 -m venv .venv && .venv/bin/pip install -q -e .", work, env, work / "install.log")
+    demo, lines = timed([".venv/bin/kornews", "demo", "--quiet", "--out", "runs/demo"], work, env, work / "demo.log")
     run = work / "runs" / "demo"
     final, report = json.loads((run / "final.json").read_text()), json.loads((run / "report.json").read_text())
     extra = test_scoring_cost(work / ".venv" / "bin" / "python", work, env)
     rows = [["install (`pip install -e .`)", f"{install:.0f}"],
             ["`kornews demo` (backbone build, data, training, evaluation, examples)", f"{demo:.0f}"],
             ["of which training (final.json train_seconds)", f"{final['train_seconds']:.0f}"],
+            *phases(lines, demo),
             ["**first command in all**", f"**{install + demo:.0f}** ({(install + demo) / 60:.1f} min)"],
             ["scoring the test split every epoch too (not done since this change)", f"+{extra:.0f}"]]
     text = "\n".join([
