@@ -123,6 +123,8 @@ def cmd_serve(args):
         import uvicorn  # noqa: F401
         from .serve import Settings, serve
     except ImportError as e:  # FastAPI and uvicorn are an extra: the demo never serves
+        if (e.name or "").startswith("kornews"):
+            raise
         raise KornewsError(f"serve needs FastAPI and uvicorn ({e.name} is not installed): "
                            f"pip install 'kornews[serve]'") from None
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
