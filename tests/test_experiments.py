@@ -85,6 +85,9 @@ def test_summary_statistics():
     assert a["epochs to target"] == "2.0 (2/2 seeds)" and a["s to target"] == "21"
     assert b["epochs to target"] == "1.0 (1/1 seeds)" and b["test acc (kept model)"] == "0.9000"
     assert experiments.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
+    # with folds a count covers seed x fold: the same seed in two folds is two cells
+    folded = experiments.summary(cells.assign(seed=1, fold=[1, 2, 1]), target=0.65).iloc[0]
+    assert folded["epochs to target"] == "2.0 (2/2 cells)" and folded["seeds"] == 1 and folded["folds"] == 2
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -264,6 +264,8 @@ def _mean_sd(values) -> str:
 def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
     """Per condition, in grid order: means ± sd over seeds (sample sd)."""
     rows = []
+    folded = "fold" in cells_df and cells_df.fold.notna().any()
+    unit = "cells" if folded else "seeds"  # with folds a count covers seed x fold
     for no, (condition, g) in enumerate(cells_df.groupby("condition", sort=False), 1):
         best = [max(a for a in accs if a is not None) for accs in g.test_acc_per_epoch]
         at = [1 + int(np.nanargmax([a if a is not None else -1 for a in accs])) for accs in g.test_acc_per_epoch]
@@ -272,7 +274,7 @@ def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
         if target is None:
             to_epochs = to_seconds = "-"
         elif hit:
-            to_epochs = f"{np.mean([h[0] for h in hit]):.1f} ({len(hit)}/{len(g)} seeds)"
+            to_epochs = f"{np.mean([h[0] for h in hit]):.1f} ({len(hit)}/{len(g)} {unit})"
             to_seconds = f"{np.mean([h[1] for h in hit]):.0f}"
         else:
             to_epochs, to_seconds = f"not reached (0/{len(g)})", "-"
@@ -283,7 +285,7 @@ def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
             "test acc (kept model)": _mean_sd(g.accuracy), "macro-F1 (kept model)": _mean_sd(g.macro_f1),
             "kept epoch": f"{g.kept_epoch.mean():.1f}", "epochs to target": to_epochs,
             "s to target": to_seconds, "train s": f"{g.train_seconds.mean():.0f}"}
-        if "fold" in g and g.fold.notna().any():
+        if folded:
             row = {**dict(list(row.items())[:3]), "folds": g.fold.nunique(), **dict(list(row.items())[3:])}
         if "cross_accuracy" in g and g.cross_accuracy.notna().any():
             row.update({"cross acc": _mean_sd(g.cross_accuracy.dropna()),
@@ -353,8 +355,8 @@ def grid_report(out, target=None, log=print) -> dict:
              _markdown(table), "",
              *([f"Paired against {baseline!r} (cells of the same seed and fold; t = mean / (sd / √pairs)):", "",
                 _markdown(pairs), ""] if pairs is not None and len(pairs) else []),
-             "Plots: `test_accuracy.png` (mean over seeds with a min–max band), `per_class_f1.png`, "
-             "`confusion-<condition>.png` (summed over seeds)."]
+             "Plots: `test_accuracy.png` (mean over a condition's cells with a min–max band), `per_class_f1.png`, "
+             "`confusion-<condition>.png` (summed over its cells)."]
     atomic_write_text(dest / "report.md", "\n".join(lines) + "\n")
     log(f"report: {dest / 'report.md'}")
     return {"cells": len(df), "summary": table.to_dict(orient="records"),
@@ -405,7 +407,7 @@ def _plot_f1(df: pd.DataFrame, path: Path) -> None:
         for j in range(len(labels)):
             ax.text(j, i, f"{f1[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if f1[i, j] > 0.6 else "black")
-    ax.set_title("per-class F1 (mean over seeds)")
+    ax.set_title("per-class F1 (mean over a condition's cells)")
     fig.tight_layout()
     plots.save(fig, path)
     plt.close(fig)
