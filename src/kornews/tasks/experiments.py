@@ -262,7 +262,7 @@ def _mean_sd(values) -> str:
 
 
 def summary(cells_df: pd.DataFrame, target=None) -> pd.DataFrame:
-    """Per condition, in grid order: means ± sd over seeds (sample sd)."""
+    """Per condition, in grid order: means ± sd over its cells, seeds or seed x fold (sample sd)."""
     rows = []
     folded = "fold" in cells_df and cells_df.fold.notna().any()
     unit = "cells" if folded else "seeds"  # with folds a count covers seed x fold
