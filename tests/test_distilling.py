@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kornews import loop, modeling, rundir
+from kornews import loop, modeling, rundir, runtime
 from kornews.cli import main
 from kornews.config import DistillConfig
 from kornews.errors import KornewsError
@@ -109,6 +109,34 @@ def test_the_unlabelled_articles_are_taught_by_the_teacher_alone(tiny_run, unlab
     assert len(modeling.encoder_layers(p.model)) == 1
 
 
+def test_a_student_that_reads_less_learns_what_the_teacher_says_of_the_whole_article(tiny_run):
+    from kornews.featurize import Featurizer, InputSpec
+    plan = DistillConfig(teacher=str(tiny_run), layers=2)
+    cfg = dataclasses.replace(rundir.read_config(tiny_run), max_len=16, distill=plan)
+    p = loop.prepare(cfg)
+    assert len(modeling.encoder_layers(p.model)) == 2 and max(len(r) for r in p.train.input_ids) == 16
+    # the same computation as the loop's (its dtype and batches), on the teacher's own 48 tokens
+    teacher = modeling.load(tiny_run / "model", torch.bfloat16 if runtime.use_bf16(cfg.precision) else torch.float32)
+    whole = Featurizer(InputSpec.from_config(rundir.read_config(tiny_run)), p.tokenizer)
+    frame = loop.title_copies(loop.validation_split(cfg, loop.read_split(cfg, cfg.train, "train"))[0],
+                              cfg.title_copies, cfg.seed)
+    expected = modeling.targets(teacher, whole(frame), p.pad_id, cfg.eval_batch_size).logits
+    np.testing.assert_allclose(p.teacher.logits, expected, rtol=1e-6, atol=1e-7)
+    # not what the teacher says of the student's shorter input (the tiny teacher's logits are small: relative)
+    short = modeling.targets(teacher, p.train, p.pad_id, cfg.eval_batch_size).logits
+    assert np.abs(p.teacher.logits - short).max() > 0.005 * np.abs(expected).max()
+
+
+def test_a_full_depth_student_reads_less_and_keeps_the_teachers_frozen_bottom(tiny_run, tmp_path):
+    out = tmp_path / "short"
+    final = distill_run(tiny_run, out, layers=2, max_len=16, epochs=1, overrides=["--title_copies=0"], **QUIET)
+    cfg = rundir.read_config(out)
+    assert final["epochs_run"] == 1 and cfg.max_len == 16 and cfg.distill.layers == 2
+    assert cfg.freeze_layers == rundir.read_config(tiny_run).freeze_layers
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2 and config["kornews"]["max_len"] == 16
+
+
 def test_body_crops_are_sentences_of_each_body_and_unlabelled():
     bodies = ["첫 문장은 여기 있다. 둘째 문장도 여기 있다! 셋째 문장은 끝이다.", "", "짧다. 아주 짧다."]
     df = pd.DataFrame({"title": ["제목", "제목2", "제목3"], "label": ["it", "sport", "it"], "body": bodies})
@@ -147,15 +175,19 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["{run}", "--out", "{out}", "--layers", "2"], "--layers must be 1 to 1 for a teacher of 2 layers"),
-    (["{run}", "--out", "{out}", "--layers", "0"], "--layers must be 1 to 1"),
+    (["{run}", "--out", "{out}", "--layers", "3"], "--layers must be 1 to 2 for a teacher of 2 layers"),
+    (["{run}", "--out", "{out}", "--layers", "0"], "--layers must be 1 to 2"),
+    (["{run}", "--out", "{out}", "--layers", "2"], "a student of all 2 layers must read fewer tokens than its teacher"),
+    (["{run}", "--out", "{out}", "--layers", "2", "--max-len", "64"], "must read fewer tokens than its teacher (48)"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--max-len", "16", "--hidden", "1"],
+     "the student must read the teacher's 48 tokens, not 16"),
     (["{run}", "--out", "{out}", "--layers", "1", "--alpha", "1.5"], "distill.alpha must be in [0, 1]"),
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "-1"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--temperature", "0"], "distill.temperature must be positive"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
     (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
     (["{run}", "--out", "{out}", "--layers", "1", "--distill.crops=-1"], "distill.crops must be 0 to 16"),
-    (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "a student trains every layer it has"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "freeze_layers must be below the student's 1 layers"),
     (["{run}", "--out", "{out}", "--layers", "1", "--distill.alhpa=1"], "unknown key 'distill.alhpa'"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),
     (["{missing}", "--out", "{out}"], "run directory not found"),

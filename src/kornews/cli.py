@@ -274,7 +274,7 @@ VERBS = {
         p.add_argument("--out", required=True, help="the student run directory"),
         p.add_argument("--layers", type=int, default=2,
                        help="the student's encoder layers (default 2: measured the fastest, and 4 or 6 were no more "
-                            "accurate)"),
+                            "accurate; the teacher's all, with a shorter --max-len, reads less instead)"),
         p.add_argument("--unlabeled", metavar="FILE",
                        help="more articles (a file or a dataset) the teacher labels for the student; a label "
                             "column there is never read"),

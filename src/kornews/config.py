@@ -216,8 +216,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"distill.hidden must be >= 0, got {cfg.distill.hidden if cfg.distill else None}"),
         (cfg.distill is None or 0 <= cfg.distill.crops <= 16,
          f"distill.crops must be 0 to 16, got {cfg.distill.crops if cfg.distill else None}"),
-        (cfg.distill is None or cfg.freeze_layers == 0,
-         f"a student trains every layer it has: freeze_layers must be 0, got {cfg.freeze_layers}"),
+        (cfg.distill is None or cfg.freeze_layers < cfg.distill.layers,
+         f"freeze_layers must be below the student's {cfg.distill.layers if cfg.distill else None} layers, "
+         f"got {cfg.freeze_layers}"),
+        (cfg.distill is None or not cfg.distill.hidden or cfg.freeze_layers == 0,
+         f"distill.hidden trains every layer to match its teacher's: freeze_layers must be 0, got {cfg.freeze_layers}"),
         (cfg.also is None or (cfg.adapt is None and cfg.distill is None),
          "also: adds labelled articles to an ordinary run, not to an adapted or distilled one"),
         (cfg.also is None or (cfg.also.labels and all(isinstance(v, str) and v.strip("|") for v in

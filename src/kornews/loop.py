@@ -175,18 +175,29 @@ def prepare(cfg, clusterer=None) -> Prepared:
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
                     featurizer=featurizer, clusterer=clusterer, train=train, train_y=train_y, val=feats(va),
                     val_y=np.asarray(labels.encode(va["label"])), test=feats(test_df) if test_df is not None else None,
-                    test_y=test_y, teacher=teacher_targets(cfg, train, featurizer.pad_id) if cfg.distill else None,
+                    test_y=test_y, teacher=teacher_targets(cfg, tr, train, featurizer) if cfg.distill else None,
                     label_sets=sets)
 
 
-def teacher_targets(cfg, features: Features, pad_id: int) -> modeling.Targets:
+def teacher_targets(cfg, frame, features: Features, featurizer: Featurizer) -> modeling.Targets:
     """What the teacher run says of each training window: the student's targets (its raw logits, before the
     teacher's temperature, which distillation's own temperature replaces; with `distill.hidden`, the outputs of
-    the layers the student's layers were taken from)."""
+    the layers the student's layers were taken from). A student that reads fewer tokens than its teacher learns
+    what the teacher says of the whole article (`frame`, read as the teacher reads it)."""
     teacher = modeling.load(Path(cfg.distill.teacher) / rundir.MODEL,
                             torch.bfloat16 if runtime.use_bf16(cfg.precision) else torch.float32)
     layers = modeling.student_layers(len(modeling.encoder_layers(teacher)), cfg.distill.layers)
-    return modeling.targets(teacher, features, pad_id, cfg.eval_batch_size, layers if cfg.distill.hidden else ())
+    own = InputSpec.from_dict(getattr(modeling.hf(teacher).config, "kornews", None), modeling.max_positions(teacher))
+    own = dataclasses.replace(featurizer.spec, max_len=own.max_len, long_strategy=own.long_strategy)
+    if own == featurizer.spec or cfg.distill.hidden:  # layer outputs are matched token by token: the same input
+        return modeling.targets(teacher, features, featurizer.pad_id, cfg.eval_batch_size,
+                                layers if cfg.distill.hidden else ())
+    theirs = Featurizer(own, featurizer.tokenizer)(frame, cache_dir=files.home() / "tokens")
+    per_window = modeling.targets(teacher, theirs, featurizer.pad_id, cfg.eval_batch_size).logits
+    per_article = np.zeros((int(theirs.doc.max()) + 1, per_window.shape[1]), dtype=np.float64)
+    np.add.at(per_article, theirs.doc, per_window)
+    per_article /= np.bincount(theirs.doc, minlength=len(per_article))[:, None]
+    return modeling.Targets(per_article[features.doc].astype(np.float32))
 
 
 def hidden_loss(states, teacher: list, idx, mask) -> torch.Tensor:

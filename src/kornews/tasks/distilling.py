@@ -2,7 +2,8 @@
 whose config.yaml names its teacher (`distill:`).
 
 The student is the teacher with fewer encoder layers (evenly spaced, the top one kept; embeddings and head are
-the teacher's), trained by the ordinary loop on the teacher's training part plus each article's title alone (pair
+the teacher's), or with all of them reading fewer tokens (`--max-len` below the teacher's: it keeps the teacher's
+frozen bottom and retrains the top), trained by the ordinary loop on the teacher's training part plus each article's title alone (pair
 modes): the loss compares its softened logits with the teacher's (and, with weight 1 - alpha, its prediction with
 the label), and with `hidden` each of its layers' output with the teacher layer it came from. Unlabelled articles
 given with `--unlabeled` add examples that only the teacher labels. The labelled validation split chooses the
@@ -37,21 +38,30 @@ def distill_run(teacher, out, *, layers=2, unlabeled=None, max_len=None, epochs=
     if str(unlabeled) == "-":
         raise KornewsError("distill reads its unlabelled articles again when resumed: give a file or a dataset, not -")
     depth = json.loads((teacher / rundir.MODEL / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
-    if isinstance(depth, int) and not 1 <= layers < depth:
-        raise KornewsError(f"--layers must be 1 to {depth - 1} for a teacher of {depth} layers, got {layers}")
     cfg = rundir.read_config(teacher)
+    if isinstance(depth, int) and not 1 <= layers <= depth:
+        raise KornewsError(f"--layers must be 1 to {depth} for a teacher of {depth} layers, got {layers}")
+    full_depth = layers == depth
     defaults = DistillConfig(teacher="")
     plan = DistillConfig(teacher=str(teacher.resolve()), layers=layers, unlabeled=unlabeled, encoding=encoding,
                          alpha=defaults.alpha if alpha is None else alpha,
                          temperature=defaults.temperature if temperature is None else temperature,
                          hidden=defaults.hidden if hidden is None else hidden)
-    # every layer of the student trains (it starts as a stack the teacher never ran as such); a teacher's pseudo-
-    # labels are not carried over: its soft labels of the same articles can be given as --unlabeled
-    cfg = dataclasses.replace(cfg, distill=plan, adapt=None, freeze_layers=0, max_len=max_len or cfg.max_len,
-                              epochs=epochs or EPOCHS, lr=lr or cfg.lr,
+    # a shallower student trains every layer (a stack the teacher never ran as such); a full-depth one keeps the
+    # teacher's frozen bottom, which is still the backbone's. A teacher's pseudo-labels are not carried over: its
+    # soft labels of the same articles can be given as --unlabeled
+    teacher_len = cfg.max_len
+    cfg = dataclasses.replace(cfg, distill=plan, adapt=None, freeze_layers=cfg.freeze_layers if full_depth else 0,
+                              max_len=max_len or cfg.max_len, epochs=epochs or EPOCHS, lr=lr or cfg.lr,
                               title_copies=TITLE_COPIES if mode_row(cfg.mode).pair else 0.0)
     # every bound, and the unlabelled articles readable, before anything is written
     cfg = config.load(None, overrides, base=config.to_dict(cfg))
+    if full_depth and cfg.max_len >= teacher_len:
+        raise KornewsError(f"a student of all {depth} layers must read fewer tokens than its teacher ({teacher_len}): "
+                           f"give --max-len below it, or --layers below {depth}")
+    if cfg.distill.hidden and cfg.max_len != teacher_len:
+        raise KornewsError(f"--hidden matches the teacher's layer outputs token by token: the student must read the "
+                           f"teacher's {teacher_len} tokens, not {cfg.max_len}")
     if cfg.distill.unlabeled is not None:
         articles.read(cfg.distill.unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False,
                       encoding=cfg.distill.encoding, quiet=True)
