@@ -6,9 +6,10 @@ held-out articles, so the student's loss is measured on 1,600 articles, paired b
 
 The teachers are the default recipe's five fold runs of `bench/calibration_cv.py` (knews8's 1,600 articles in 5
 stratified folds; each run trained on four folds, its validation split taken from them, and tested on the fifth).
-Each student is `kornews distill TEACHER --layers 2` (so it learns from the same training articles), one at a time;
-a student finished by an earlier invocation is reused with the seconds measured then. Both are also scored on YNAT
-dev headlines (9,107, another outlet and period).
+Each student is `kornews distill TEACHER --layers N` (2 unless told, with the options given; so it learns from the
+same training articles), one at a time; a student finished by an earlier invocation is reused with the seconds
+measured then. Both are also scored on YNAT dev headlines (9,107, another outlet and period). Fold runs that have
+not finished are left out (the table says how many of the 5 it has).
 """
 import argparse
 import statistics
@@ -49,7 +50,9 @@ def main():
     args, extra = ap.parse_known_args()
     started, out_dir = time.time(), Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    teachers = sorted(Path(args.cells).glob(f"default-recipe-seed{args.seed}-fold*"))
+    # only the fold runs that finished: a grid stopped early still measures the folds it has
+    teachers = sorted(t for t in Path(args.cells).glob(f"default-recipe-seed{args.seed}-fold*")
+                      if (t / "final.json").is_file())
     if not teachers:
         raise SystemExit(f"no fold runs of seed {args.seed} under {args.cells}: run bench/calibration_cv.py first")
     ynat, _ = yardsticks()
@@ -78,7 +81,7 @@ def main():
                  f"{(right[1] - right[0]) / right[2] * 100:+.1f}", "", "", ""])
     how = (f"`python bench/distill_cv.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
            f"`kornews distill TEACHER --layers {args.layers}` with {' '.join(extra) or 'its defaults'} from each of "
-           f"the default recipe's five fold runs (seed {args.seed}, `bench/calibration_cv.py`); "
+           f"the default recipe's fold runs ({len(teachers)} of 5, seed {args.seed}, `bench/calibration_cv.py`); "
            f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.")
     publish(args.section, section(
         "A distilled student in cross-validation", how, header, rows,

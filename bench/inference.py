@@ -68,6 +68,12 @@ def run_kornews(run, df, engine, setting, reps):
     return median, preds, clf.engine.name
 
 
+def own_input(run) -> str:
+    """What a run reads of each article, from its model config (a short-reading student reads fewer tokens)."""
+    spec = json.loads((Path(run) / "model" / "config.json").read_text()).get("kornews") or {}
+    return f"{spec.get('max_len', '?')} {spec.get('long_strategy', '')}".strip()
+
+
 def child(args):
     df = articles()
     kind, setting, *rest = args.child.split(":")
@@ -121,7 +127,7 @@ def main():
         _, peak = measured([sys.executable, __file__, "--run", str(run), "--reps", str(args.reps),
                             "--child", spec, "--result", str(out)], log=work / "child.log")
         r = json.loads(out.read_text())
-        r.update(peak=peak, setting=spec.split(":")[1], model=model)
+        r.update(peak=peak, setting=spec.split(":")[1], model=model, own=own_input(run))
         results.append(r)
         print(f"{r['name']:<44} {model:<18} {r['setting']:<8} {n / r['seconds']:7.1f} articles/s  "
               f"peak {peak:.0f} MiB", flush=True)
@@ -132,7 +138,7 @@ def main():
     for r in results:
         acc = sum(p == y for p, y in zip(r["preds"], labels)) / n
         rate = n / r["seconds"]
-        rows.append([r["name"], r["model"], "256 head" if r["setting"] == "head256" else "run's own (384 head+tail)",
+        rows.append([r["name"], r["model"], "256 head" if r["setting"] == "head256" else f"run's own ({r['own']})",
                      f"{rate:.1f}", f"{rate / base[r['setting']]:.2f}x", f"{r['peak']:.0f}", f"{acc:.4f}"])
     header = ["engine", "model", "input", "articles/s", "vs HF pipeline on the teacher (bf16, same input)",
               "peak RSS MiB", "knews8 test acc"]

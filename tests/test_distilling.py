@@ -132,7 +132,9 @@ def test_a_full_depth_student_reads_less_and_keeps_the_teachers_frozen_bottom(ti
     final = distill_run(tiny_run, out, layers=2, max_len=16, epochs=1, overrides=["--title_copies=0"], **QUIET)
     cfg = rundir.read_config(out)
     assert final["epochs_run"] == 1 and cfg.max_len == 16 and cfg.distill.layers == 2
+    # it starts as the teacher: the teacher's frozen bottom, a quarter of its rate
     assert cfg.freeze_layers == rundir.read_config(tiny_run).freeze_layers
+    assert cfg.lr == pytest.approx(rundir.read_config(tiny_run).lr / 4)
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["kornews"]["max_len"] == 16
 
@@ -187,7 +189,8 @@ def test_a_killed_distillation_resumes_as_a_run(tiny_run, tmp_path, monkeypatch)
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "-"], "not -"),
     (["{run}", "--out", "{out}", "--layers", "1", "--hidden", "-1"], "distill.hidden must be >= 0"),
     (["{run}", "--out", "{out}", "--layers", "1", "--distill.crops=-1"], "distill.crops must be 0 to 16"),
-    (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"], "freeze_layers must be below the student's 1 layers"),
+    (["{run}", "--out", "{out}", "--layers", "1", "--freeze_layers=1"],
+     "freeze_layers must be below the student's 1 layers"),
     (["{run}", "--out", "{out}", "--layers", "1", "--distill.alhpa=1"], "unknown key 'distill.alhpa'"),
     (["{run}", "--out", "{out}", "--layers", "1", "--unlabeled", "{missing}"], "missing.csv"),
     (["{missing}", "--out", "{out}"], "run directory not found"),

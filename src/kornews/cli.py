@@ -279,8 +279,9 @@ VERBS = {
                        help="more articles (a file or a dataset) the teacher labels for the student; a label "
                             "column there is never read"),
         p.add_argument("--max-len", type=int, help="the student's input length (default: the teacher's)"),
-        p.add_argument("--epochs", type=int, help="default: 8"),
-        p.add_argument("--lr", type=float, help="default: the teacher recipe's"),
+        p.add_argument("--epochs", type=int, help="default: 8 (4 for a student of all the teacher's layers)"),
+        p.add_argument("--lr", type=float,
+                       help="default: the teacher recipe's (a quarter of it for a student of all its layers)"),
         p.add_argument("--alpha", type=float, help="weight of the teacher's probabilities in the loss (default 0.9)"),
         p.add_argument("--temperature", type=float, help="softening of both sides' logits (default 2)"),
         p.add_argument("--hidden", type=float, help="weight of matching each student layer's output to the "
