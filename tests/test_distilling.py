@@ -137,6 +137,7 @@ def test_a_full_depth_student_reads_less_and_keeps_the_teachers_frozen_bottom(ti
     assert cfg.lr == pytest.approx(rundir.read_config(tiny_run).lr / 4)
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["kornews"]["max_len"] == 16
+    assert "A 2-layer student, reading 16 tokens of each article" in (out / "README.md").read_text()
 
 
 def test_body_crops_are_sentences_of_each_body_and_unlabelled():

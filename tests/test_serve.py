@@ -131,6 +131,11 @@ def test_malformed_json_is_400(client):
     ({"title": "x", "colour": "red"}, ["colour"]),
     ({"articles": []}, ["articles"]),
     ([1, 2], []),
+    # no lax coercions: a boolean is not a probability or a count, a string not a number (found by the fuzzer)
+    ({"articles": [{"title": "x", "min_confidence": True}]}, ["articles.0.min_confidence"]),
+    ({"title": "x", "min_confidence": "0.5"}, ["min_confidence"]),
+    ({"title": "x", "explain": True}, ["explain"]),
+    ({"title": "x", "explain": "3"}, ["explain"]),
 ])
 def test_wrong_types_and_fields_are_422(client, payload, words):
     message = error_of(client.post("/v1/classify", json=payload), 422)

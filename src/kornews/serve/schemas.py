@@ -1,5 +1,5 @@
 """What the API takes and answers, as pydantic models: the OpenAPI schema at /openapi.json comes from these."""
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from ..articles import EXAMPLE_ARTICLES, MAX_CHARS
 
@@ -13,8 +13,8 @@ class Article(BaseModel):
     title: str = Field("", description="the headline")
     body: str = Field("", description=f"the article text; texts over {MAX_CHARS} characters are cut")
     id: StrictStr | StrictInt | None = Field(None, description="echoed back (default: place in the batch)")
-    min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
-    explain: int | None = Field(None, ge=1, le=20, description=EXPLAIN)
+    min_confidence: StrictFloat | None = Field(None, ge=0, le=1, description=REVIEW)
+    explain: StrictInt | None = Field(None, ge=1, le=20, description=EXPLAIN)
 
 
 class Batch(BaseModel):
@@ -22,8 +22,8 @@ class Batch(BaseModel):
     # the limit is the server's setting, checked in the route (413), so one schema fits every server
     articles: list[Article] = Field(min_length=1, description="at most the server's max_articles (64 by default; "
                                                               "GET /v1/model lists its limits)")
-    min_confidence: float | None = Field(None, ge=0, le=1, description=REVIEW)
-    explain: int | None = Field(None, ge=1, le=20, description=EXPLAIN)
+    min_confidence: StrictFloat | None = Field(None, ge=0, le=1, description=REVIEW)
+    explain: StrictInt | None = Field(None, ge=1, le=20, description=EXPLAIN)
 
 
 class Explained(BaseModel):
