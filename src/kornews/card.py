@@ -137,7 +137,8 @@ def _distillation(cfg) -> list[str]:
     extra = f" plus the unlabelled articles `{plan.unlabeled}`" if plan.unlabeled else ""
     return ["", "## Distillation", "",
             f"A {plan.layers}-layer student, reading {cfg.max_len} tokens of each article, of the run "
-            f"`{plan.teacher}`, whose layers it starts from (evenly spaced, the top one kept). It was trained on that run's training part{extra}: {plan.alpha:g} of the loss is "
+            f"`{plan.teacher}`, whose layers it starts from (evenly spaced, the top one kept). It was trained on "
+            f"that run's training part{extra}: {plan.alpha:g} of the loss is "
             f"the divergence from the teacher's probabilities at temperature {plan.temperature:g}, "
             f"{1 - plan.alpha:g} the cross-entropy on the labels"
             + (f", plus {plan.hidden:g} × the squared distance of each layer's output from its teacher layer's"
