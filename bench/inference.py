@@ -1,7 +1,7 @@
 """Prediction speed on this CPU: the Hugging Face pipeline against kornews' engines on the same fine-tuned run,
 and the run's distilled students.
 
-    python bench/inference.py --run RUN [--students S2,S4,S6] [--reps 3]
+    python bench/inference.py --run RUN [--students S2,S4,S6] [--reps 3] [--cases SPEC,...] [--section NAME]
 
 Every engine runs in its own process (so peak RSS is its own), one at a time: one warm-up pass over 32 articles,
 then `--reps` timed passes over all knews8 test articles (title + body); the median is reported, so loading time is
@@ -9,6 +9,8 @@ out (the marginal rate). Two input settings: 256 tokens with head truncation, an
 head+tail; the pipeline can only cut the head, so it gets the first 384 tokens). The pipeline loads the run as a
 user's `pipeline("text-classification", model=RUN/model)` does: in the dtype it was saved in (bf16); the fp32 rows
 ask for float32. ONNX graphs are exported into temporary copies of the run (`kornews export`, fp32 and --int8).
+`--cases` keeps only the teacher rows named (a student row needs its setting's bf16 pipeline row) and
+`--section` writes another docs section, for a quick recheck beside the full table.
 """
 import argparse
 import dataclasses
@@ -106,6 +108,9 @@ def main():
     ap.add_argument("--run", default="bench/runs/knews8-mode3")
     ap.add_argument("--students", default="", help="student run directories (kornews distill), comma-separated")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--cases", default="", help="only these teacher rows (child specs, comma-separated; e.g. "
+                    "pipeline:own:32:default for a quick recheck of the students' ratio)")
+    ap.add_argument("--section", default="inference", help="the docs section to write (another keeps the full table)")
     ap.add_argument("--child"), ap.add_argument("--result")
     args = ap.parse_args()
     if args.child:
@@ -113,14 +118,20 @@ def main():
     df = articles()
     n = len(df)
     work = Path(tempfile.mkdtemp(prefix="kornews-bench-"))
-    runs = {"plain": Path(args.run), "int8": work / "int8"}
-    shutil.copytree(args.run, runs["int8"], ignore=shutil.ignore_patterns("onnx"))
-    measured(kornews("export", str(runs["int8"]), "--int8"), log=work / "export-int8.log")
-    exported = json.loads(next((runs["int8"] / "onnx").glob("export.json")).read_text())
-    jobs = [(spec, runs[which], "teacher") for spec, which in CASES]
+    chosen = set(filter(None, args.cases.split(",")))
+    cases = [(spec, which) for spec, which in CASES if not chosen or spec in chosen]
+    runs, exported = {"plain": Path(args.run), "int8": work / "int8"}, None
+    if any(which == "int8" for _, which in cases):
+        shutil.copytree(args.run, runs["int8"], ignore=shutil.ignore_patterns("onnx"))
+        measured(kornews("export", str(runs["int8"]), "--int8"), log=work / "export-int8.log")
+        exported = json.loads(next((runs["int8"] / "onnx").glob("export.json")).read_text())
+    jobs = [(spec, runs[which], "teacher") for spec, which in cases]
+    # a student row only where its baseline (the pipeline on the teacher, same input) is measured too
+    baselines = {spec.split(":")[1] for spec, _ in cases if spec.startswith("pipeline:") and spec.endswith(":default")}
     for student in filter(None, args.students.split(",")):
         depth = json.loads((Path(student) / "model" / "config.json").read_text())["num_hidden_layers"]
-        jobs += [(spec, Path(student), f"student, {depth} layers") for spec in STUDENT_CASES]
+        jobs += [(spec, Path(student), f"student, {depth} layers") for spec in STUDENT_CASES
+                 if spec.split(":")[1] in baselines]
     results = []
     for spec, run, model in jobs:
         out = work / "result.json"
@@ -149,10 +160,11 @@ def main():
         table(header, rows), "",
         f"Median of {args.reps} passes after a warm-up (loading time out: the marginal rate), each engine in its own "
         "process, one at a time. The pipeline's rows at the run's own input get its first 384 tokens (it cannot "
-        "cut head+tail). ONNX int8 export check (64 training articles against PyTorch fp32): agreement "
-        f"{exported['agreement']:.3f}, largest probability difference {exported['max_prob_diff']:.1e}, file "
-        f"{exported['bytes'] / 2**20:.0f} MiB."])
-    publish("inference", text)
+        "cut head+tail)." + ("" if exported is None else
+                             " ONNX int8 export check (64 training articles against PyTorch fp32): agreement "
+                             f"{exported['agreement']:.3f}, largest probability difference "
+                             f"{exported['max_prob_diff']:.1e}, file {exported['bytes'] / 2**20:.0f} MiB.")])
+    publish(args.section, text)
     shutil.rmtree(work, ignore_errors=True)
 
 
