@@ -119,6 +119,9 @@ def main():
     n = len(df)
     work = Path(tempfile.mkdtemp(prefix="kornews-bench-"))
     chosen = set(filter(None, args.cases.split(",")))
+    if chosen - {spec for spec, _ in CASES}:
+        raise SystemExit(f"--cases: unknown {', '.join(sorted(chosen - {s for s, _ in CASES}))}; "
+                         f"known: {', '.join(s for s, _ in CASES)}")
     cases = [(spec, which) for spec, which in CASES if not chosen or spec in chosen]
     runs, exported = {"plain": Path(args.run), "int8": work / "int8"}, None
     if any(which == "int8" for _, which in cases):
