@@ -36,12 +36,18 @@ def test_card_after_training_then_evaluation(tiny_run, slices, tmp_path):
     assert "## Intended use and limits" in text
 
 
-def test_card_names_lp_ft_and_the_moving_average(tiny_run, tmp_path):
+def test_card_names_how_the_head_started_the_moving_average_and_layer_wise_decay(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    assert "LP-FT" not in card.render(run) and "moving average" not in card.render(run)
+    plain = card.render(run)
+    assert "LP-FT" not in plain and "moving average" not in plain and "layer-wise" not in plain
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "head_init": "probe", "ema": 0.99}), encoding="utf-8")
     text = card.render(run)
     assert "first fitted as a logistic regression on the starting encoder's features (LP-FT)" in text
     assert "a moving average of its weights (decay 0.99)" in text
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "head_init": "topics", "layer_lr_decay": 0.8}),
+                                     encoding="utf-8")
+    text = card.render(run)
+    assert "first set from the topics' descriptions" in text and "LP-FT" not in text
+    assert "top layer at 0.8 times the learning rate and each one below at 0.8 times the one above" in text

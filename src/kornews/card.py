@@ -146,9 +146,18 @@ def _distillation(cfg) -> list[str]:
             + ". Its own validation split chose the epoch and fitted its temperature."]
 
 
+HEAD_STARTS = {"random": "",
+               "probe": ", the head's last layer first fitted as a logistic regression on the starting encoder's "
+                        "features (LP-FT)",
+               "topics": ", the head's last layer first set from the topics' descriptions as the starting encoder "
+                         "reads them"}
+
+
 def _robust(cfg) -> str:
-    return ((", the head's last layer first fitted as a logistic regression on the starting encoder's features "
-             "(LP-FT)" if cfg.head_init == "probe" else "")
+    return (HEAD_STARTS[cfg.head_init]
+            + (f", the encoder's top layer at {cfg.layer_lr_decay:g} times the learning rate and each one below at "
+               f"{cfg.layer_lr_decay:g} times the one above (layer-wise decay)"
+               if cfg.layer_lr_decay < 1 else "")
             + (f", validated and saved as a moving average of its weights (decay {cfg.ema:g})" if cfg.ema else ""))
 
 

@@ -22,7 +22,7 @@ from .tfidf import check_fusion
 SCHEDULES = ("linear", "cosine", "constant")
 LONG_STRATEGIES = ("head", "head+tail", "chunks")
 PRECISIONS = ("auto", "fp32", "bf16")
-HEAD_INITS = ("random", "probe")
+HEAD_INITS = ("random", "probe", "topics")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class TrainConfig:
     freeze_layers: int = 8           # freeze the bottom N encoder layers too; their output is computed once
     cache_frozen: bool = True        # false: run the frozen layers every step (with their dropout), as modes 4/5 must
     # random | probe: LP-FT, the head's last layer first fitted as a logistic regression on the encoder's features
+    # | topics: that layer's rows set from the topics' descriptions as the encoder reads them (zeroshot.description)
     head_init: str = "random"
     clusters: ClustersConfig = field(default_factory=ClustersConfig)
     adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
@@ -239,7 +240,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
         (cfg.head_init in HEAD_INITS, f"head_init must be one of {', '.join(HEAD_INITS)}, got {cfg.head_init!r}"),
         (cfg.head_init == "random" or (cfg.adapt is None and cfg.distill is None),
-         "head_init: probe fits a new head; an adapted run or a student continues its parent's"),
+         f"head_init: {cfg.head_init} fits a new head; an adapted run or a student continues its parent's"),
         (0 <= cfg.ema < 1, f"ema must be in [0, 1) (0: off), got {cfg.ema}"),
         (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),
         (cfg.patience >= 1, f"patience must be at least 1, got {cfg.patience}"),

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 from transformers.utils import logging as hf_logging
 
-from . import articles, backbones, clusters, files, folds, modeling, probing, rundir, runtime
+from . import articles, backbones, clusters, files, folds, modeling, probing, rundir, runtime, zeroshot
 from .ema import Ema
 from .encode import Features
 from .featurize import Featurizer, InputSpec
@@ -331,8 +331,8 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
         log(f"resuming {out} after epoch {done.epoch}")
     else:
         done = Progress()
-        if cfg.head_init == "probe":  # every rank fits the same probe on the same articles: replicas stay equal
-            _probe_head(p, cfg, log if main else lambda s: None)
+        if cfg.head_init != "random":  # every rank fits the same head on the same articles: replicas stay equal
+            HEAD_INITS[cfg.head_init](p, cfg, log if main else lambda s: None)
         if main and not resume:
             _start_run_dir(out, cfg, p)
     averager = Ema(p.model, cfg.ema) if cfg.ema else None  # after the probe: the average starts from its head
@@ -391,7 +391,26 @@ def _probe_head(p: Prepared, cfg, log) -> None:
     y, y_val = np.asarray(p.train_y)[p.train.doc], np.asarray(p.val_y)[p.val.doc]
     probe = probing.fit_probe(x, y, x_val, y_val, len(p.id2label))
     probing.set_head(p.model, probe)
-    log(f"linear probe: C={probe.C:g}, validation loss {probe.val_loss:.4f}, accuracy {probe.val_acc:.4f}")
+    log(f"linear probe: C={probe.setting:g}, validation loss {probe.val_loss:.4f}, accuracy {probe.val_acc:.4f}")
+
+
+def _topic_head(p: Prepared, cfg, log) -> None:
+    """The head's last layer from the topics' descriptions (`zeroshot.description`) read as articles by the model
+    as it starts: no labelled article sets a weight, validation chooses only the scale."""
+    texts = [zeroshot.description(p.id2label[i]) for i in range(len(p.id2label))]
+    fields = p.featurizer.spec.mode_row.fields  # a description is the first field the mode reads, the rest empty
+    frame = pd.DataFrame({f: texts if k == 0 else [""] * len(texts) for k, f in enumerate(fields)})
+    topics = p.featurizer(p.featurizer.with_clusters(frame))
+    with runtime.autocast(cfg.precision):
+        x_topics, x, x_val = (probing.head_inputs(p.model, f, p.pad_id, cfg.eval_batch_size)
+                              for f in (topics, p.train, p.val))
+    per_topic = np.stack([x_topics[topics.doc == i].mean(0) for i in range(len(texts))])  # windows of one text
+    head = probing.fit_prototypes(per_topic, x, x_val, np.asarray(p.val_y)[p.val.doc])
+    probing.set_head(p.model, head)
+    log(f"topic head: scale={head.setting:g}, validation loss {head.val_loss:.4f}, accuracy {head.val_acc:.4f}")
+
+
+HEAD_INITS = {"probe": _probe_head, "topics": _topic_head}  # config.HEAD_INITS names these and "random"
 
 
 def _optimizer(p: Prepared, cfg, shard):

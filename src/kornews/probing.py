@@ -1,11 +1,14 @@
-"""LP-FT's linear probe (Kumar et al., 2022): the head's last layer fitted on the frozen encoder's features before
-fine-tuning starts, so the first steps move the encoder towards the task instead of tearing its features to
-make up for a random head.
+"""A head that starts as a sensible classifier: LP-FT's linear probe (Kumar et al., 2022), the head's last layer
+fitted on the frozen encoder's features before fine-tuning starts, or prototypes, each topic's row the direction of
+its description in those features; so the first steps move the encoder towards the task instead of tearing its
+features to make up for a random head.
 
     head_layer(model)                           the Linear that produces the logits (any Hugging Face head)
     head_inputs(model, features, ...)           what that layer reads, per window, from the model as it is
     fit_probe(x, y, x_val, y_val)               a multinomial logistic regression, its L2 strength chosen on
                                                 the validation split's log loss -> Probe
+    fit_prototypes(x_topics, x, x_val, y_val)   each topic's row from its description's features, the scale
+                                                chosen on the validation split's log loss -> Probe
     set_head(model, probe)                      its weights copied into the head
 """
 import dataclasses
@@ -18,13 +21,14 @@ from .encode import Features
 from .errors import KornewsError
 
 STRENGTHS = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried; features are tanh-bounded, so one scale fits all
+SCALES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # prototype logits = scale x projection; the spread is unknown beforehand
 
 
 @dataclasses.dataclass
 class Probe:
     weight: np.ndarray   # labels × features
     bias: np.ndarray     # labels
-    C: float             # the inverse L2 strength validation chose
+    setting: float       # what validation chose: the probe's inverse L2 strength, the prototypes' scale
     val_loss: float      # its validation log loss (per window)
     val_acc: float
 
@@ -92,6 +96,37 @@ def fit_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
         loss = float(log_loss(y_val, proba, labels=list(range(n_labels))))
         if best is None or loss < best.val_loss:
             best = Probe(weight.astype(np.float32), bias.astype(np.float32), float(c), loss,
+                         float((logits.argmax(1) == y_val).mean()))
+    return best
+
+
+def fit_prototypes(x_topics: np.ndarray, x: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                   scales=SCALES) -> Probe:
+    """A head with one row per topic (the rows of `x_topics`: the features of each topic's description): the
+    direction of the description from the descriptions' mean, read from the training windows' mean `x`, so
+    logit = scale · <direction, features − mean>; of `scales`, the one with the lowest validation log loss.
+
+    Both means come off because a short description and a long article differ in ways no topic explains (and
+    every text shares a large common component); what is left of a description is what sets it apart from the
+    other topics'."""
+    from sklearn.metrics import log_loss
+    n_labels = len(x_topics)
+    if n_labels < 2:
+        raise KornewsError(f"a head of prototypes needs at least two topics, got {n_labels}")
+    mean = x.astype(np.float64).mean(0)
+    directions = x_topics.astype(np.float64) - x_topics.astype(np.float64).mean(0)
+    directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-12)
+    keep = (y_val >= 0) & (y_val < n_labels)
+    x_val, y_val = x_val[keep].astype(np.float64), y_val[keep]
+    best = None
+    for scale in scales:
+        weight, bias = scale * directions, -scale * directions @ mean
+        logits = x_val @ weight.T + bias
+        proba = np.exp(logits - logits.max(1, keepdims=True))
+        proba /= proba.sum(1, keepdims=True)
+        loss = float(log_loss(y_val, proba, labels=list(range(n_labels))))
+        if best is None or loss < best.val_loss:
+            best = Probe(weight.astype(np.float32), bias.astype(np.float32), float(scale), loss,
                          float((logits.argmax(1) == y_val).mean()))
     return best
 

@@ -4,6 +4,7 @@ multilingual-e5 was trained for retrieval: a "query: " text against "passage: " 
 similarity at temperature 0.01. Topic descriptions are the queries and articles the passages, so the pretrained
 encoder alone is a classifier: the floor any fine-tuning has to clear, and a start for a user with no labels yet.
 
+    description(label)                         a topic's built-in description (its name where none is known)
     ZeroShot(descriptions, backbone).fit()     label_vectors_ from the descriptions
     .predict_proba(texts) / .predict(texts)    softmax over cosine / temperature (not calibrated)
     .transform(texts), .proba(vectors)         the same in two steps: articles embedded once, several label sets
@@ -32,6 +33,11 @@ LABEL_SETS = {"knews8": TOPICS, "ynat": {name: TOPICS[topic] for name, topic in 
 TEMPERATURE = 0.01  # e5's contrastive temperature: similarities of 0.80 against 0.78 are a real preference
 MAX_LEN = 256       # title and lead paragraphs name the topic; 512 costs twice as much
 BATCH = 32
+
+
+def description(label: str) -> str:
+    """The built-in description of a knews8 or YNAT topic name; any other label is its own description."""
+    return {**TOPICS, **LABEL_SETS["ynat"]}.get(str(label), str(label))
 
 
 def descriptions(labels) -> dict:
