@@ -321,7 +321,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     np.random.seed(cfg.seed)
     saved = out / rundir.CLUSTERER
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
-    _freeze_and_cache(p, cfg)
+    freeze_and_cache(p, cfg)
     # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
     # the frozen layers swapped out of the forward (cached prefix) DDP's broadcast asserted on an empty list
     ddp = torch.nn.parallel.DistributedDataParallel(p.model, broadcast_buffers=False) if world > 1 else p.model
@@ -332,7 +332,11 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     else:
         done = Progress()
         if cfg.head_init != "random":  # every rank fits the same head on the same articles: replicas stay equal
-            HEAD_INITS[cfg.head_init](p, cfg, log if main else lambda s: None)
+            head = head_start(p, cfg)
+            probing.set_head(p.model, head)
+            if main:
+                log(f"{HEAD_LOG[cfg.head_init]}={head.setting:g}, validation loss {head.val_loss:.4f}, "
+                    f"accuracy {head.val_acc:.4f}")
         if main and not resume:
             _start_run_dir(out, cfg, p)
     averager = Ema(p.model, cfg.ema) if cfg.ema else None  # after the probe: the average starts from its head
@@ -372,7 +376,7 @@ def _open_run(out: Path, resume: bool):
     return None
 
 
-def _freeze_and_cache(p: Prepared, cfg) -> None:
+def freeze_and_cache(p: Prepared, cfg) -> None:
     freeze(p.model, cfg)
     if cfg.freeze_layers and cfg.cache_frozen and not p.featurizer.spec.mode_row.clusters:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
@@ -383,34 +387,29 @@ def _freeze_and_cache(p: Prepared, cfg) -> None:
                 p.test = modeling.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
 
 
-def _probe_head(p: Prepared, cfg, log) -> None:
-    """LP-FT's first stage: the head's last layer fitted on the features of the training windows with one label
-    (the encoder as the recipe froze it and as it starts), its strength chosen on the validation windows."""
+HEAD_LOG = {"probe": "linear probe: C", "topics": "topic head: scale"}  # what validation chose, by head_init
+
+
+def head_start(p: Prepared, cfg) -> probing.Probe:
+    """The head's last layer as `head_init` starts it, fitted on what it reads from the model as it starts (frozen
+    layers from the cache): `probe`, LP-FT's first stage, on the training windows with one label; `topics`, from
+    the topics' descriptions (`zeroshot.description`) read as articles, no labelled article setting a weight. Either
+    way the validation windows choose its one setting."""
     with runtime.autocast(cfg.precision):
         x, x_val = (probing.head_inputs(p.model, f, p.pad_id, cfg.eval_batch_size) for f in (p.train, p.val))
-    y, y_val = np.asarray(p.train_y)[p.train.doc], np.asarray(p.val_y)[p.val.doc]
-    probe = probing.fit_probe(x, y, x_val, y_val, len(p.id2label))
-    probing.set_head(p.model, probe)
-    log(f"linear probe: C={probe.setting:g}, validation loss {probe.val_loss:.4f}, accuracy {probe.val_acc:.4f}")
-
-
-def _topic_head(p: Prepared, cfg, log) -> None:
-    """The head's last layer from the topics' descriptions (`zeroshot.description`) read as articles by the model
-    as it starts: no labelled article sets a weight, validation chooses only the scale."""
-    texts = [zeroshot.description(p.id2label[i]) for i in range(len(p.id2label))]
-    fields = p.featurizer.spec.mode_row.fields  # a description is the first field the mode reads, the rest empty
-    frame = pd.DataFrame({f: texts if k == 0 else [""] * len(texts) for k, f in enumerate(fields)})
-    topics = p.featurizer(p.featurizer.with_clusters(frame))
-    with runtime.autocast(cfg.precision):
-        x_topics, x, x_val = (probing.head_inputs(p.model, f, p.pad_id, cfg.eval_batch_size)
-                              for f in (topics, p.train, p.val))
-    per_topic = np.stack([x_topics[topics.doc == i].mean(0) for i in range(len(texts))])  # windows of one text
-    head = probing.fit_prototypes(per_topic, x, x_val, np.asarray(p.val_y)[p.val.doc])
-    probing.set_head(p.model, head)
-    log(f"topic head: scale={head.setting:g}, validation loss {head.val_loss:.4f}, accuracy {head.val_acc:.4f}")
-
-
-HEAD_INITS = {"probe": _probe_head, "topics": _topic_head}  # config.HEAD_INITS names these and "random"
+        if cfg.head_init == "topics":
+            texts = [zeroshot.description(p.id2label[i]) for i in range(len(p.id2label))]
+            fields = p.featurizer.spec.mode_row.fields  # a description is the mode's first field, the rest empty
+            frame = pd.DataFrame({f: texts if k == 0 else [""] * len(texts) for k, f in enumerate(fields)})
+            topics = p.featurizer(p.featurizer.with_clusters(frame))
+            x_topics = probing.head_inputs(p.model, topics, p.pad_id, cfg.eval_batch_size)
+    y_val = np.asarray(p.val_y)[p.val.doc]
+    if cfg.head_init == "probe":
+        return probing.fit_probe(x, np.asarray(p.train_y)[p.train.doc], x_val, y_val, len(p.id2label))
+    if cfg.head_init == "topics":
+        per_topic = np.stack([x_topics[topics.doc == i].mean(0) for i in range(len(texts))])  # windows of a text
+        return probing.fit_prototypes(per_topic, x, x_val, y_val)
+    raise KornewsError(f"head_init {cfg.head_init!r} fits no head")
 
 
 def _optimizer(p: Prepared, cfg, shard):
