@@ -76,7 +76,6 @@ def fit_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
     Labels outside 0..n_labels-1 (label sets, unlabelled rows) are left out; a label training lacks gets a
     row of zeros and a bias far below the others."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
     keep = (y >= 0) & (y < n_labels)
     x, y = x[keep], y[keep]
     present = np.unique(y)
@@ -90,14 +89,21 @@ def fit_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
             weight[lr.classes_[1]], bias[lr.classes_] = lr.coef_[0], (0.0, lr.intercept_[0])
         else:
             weight[lr.classes_], bias[lr.classes_] = lr.coef_, lr.intercept_
-        logits = x_val @ weight.T + bias
-        proba = np.exp(logits - logits.max(1, keepdims=True))
-        proba /= proba.sum(1, keepdims=True)
-        loss = float(log_loss(y_val, proba, labels=list(range(n_labels))))
-        if best is None or loss < best.val_loss:
-            best = Probe(weight.astype(np.float32), bias.astype(np.float32), float(c), loss,
-                         float((logits.argmax(1) == y_val).mean()))
+        best = _better(best, weight, bias, c, x_val, y_val)
     return best
+
+
+def _better(best: Probe | None, weight, bias, setting, x_val, y_val) -> Probe:
+    """The head (weight, bias) scored on the validation windows, if its log loss beats `best`; else `best`."""
+    from sklearn.metrics import log_loss
+    logits = x_val @ weight.T + bias
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    proba /= proba.sum(1, keepdims=True)
+    loss = float(log_loss(y_val, proba, labels=list(range(len(weight)))))
+    if best is not None and loss >= best.val_loss:
+        return best
+    return Probe(weight.astype(np.float32), bias.astype(np.float32), float(setting), loss,
+                 float((logits.argmax(1) == y_val).mean()))
 
 
 def fit_prototypes(x_topics: np.ndarray, x: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
@@ -109,7 +115,6 @@ def fit_prototypes(x_topics: np.ndarray, x: np.ndarray, x_val: np.ndarray, y_val
     Both means come off because a short description and a long article differ in ways no topic explains (and
     every text shares a large common component); what is left of a description is what sets it apart from the
     other topics'."""
-    from sklearn.metrics import log_loss
     n_labels = len(x_topics)
     if n_labels < 2:
         raise KornewsError(f"a head of prototypes needs at least two topics, got {n_labels}")
@@ -120,14 +125,7 @@ def fit_prototypes(x_topics: np.ndarray, x: np.ndarray, x_val: np.ndarray, y_val
     x_val, y_val = x_val[keep].astype(np.float64), y_val[keep]
     best = None
     for scale in scales:
-        weight, bias = scale * directions, -scale * directions @ mean
-        logits = x_val @ weight.T + bias
-        proba = np.exp(logits - logits.max(1, keepdims=True))
-        proba /= proba.sum(1, keepdims=True)
-        loss = float(log_loss(y_val, proba, labels=list(range(n_labels))))
-        if best is None or loss < best.val_loss:
-            best = Probe(weight.astype(np.float32), bias.astype(np.float32), float(scale), loss,
-                         float((logits.argmax(1) == y_val).mean()))
+        best = _better(best, scale * directions, -scale * directions @ mean, scale, x_val, y_val)
     return best
 
 
