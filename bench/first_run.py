@@ -69,6 +69,7 @@ def main():
     ap.add_argument("--repo", default=str(ROOT))
     ap.add_argument("--workdir", default=str(ROOT.parent / "kornews-first-run"))  # beside ../shared
     args = ap.parse_args()
+    where = machine()  # before the quarter hour of work: it needs the project's environment (torch)
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", args.repo, str(work)], check=True)
@@ -88,7 +89,7 @@ def main():
             ["scoring the test split every epoch too (not done since this change)", f"+{extra:.0f}"]]
     text = "\n".join([
         "## The first ten minutes (README's first command, fresh clone)", "",
-        f"`python bench/first_run.py` — {machine()}, {time.strftime('%Y-%m-%d')}; empty KORNEWS_HOME (backbone "
+        f"`python bench/first_run.py` — {where}, {time.strftime('%Y-%m-%d')}; empty KORNEWS_HOME (backbone "
         f"built in the demo), pip cache as the machine had it. Demo test accuracy {report['accuracy']:.4f}.", "",
         table(["step", "seconds"], rows)])
     publish("first-run", text)
