@@ -43,6 +43,7 @@ def test_dump_round_trips(tmp_path):
     (["--title_copies=1.5"], "title_copies must be in \\[0, 1\\]"),
     (["--title_copies=0.5", "--mode=2"], "title_copies needs a mode that reads title and body .* not mode 2"),
     (["--calibration_method=isotonic"], "calibration_method must be one of temperature, top-label, got 'isotonic'"),
+    (["--device=gpu"], "device must be one of auto, cpu, cuda or cuda:N, got 'gpu'"),
 ])
 def test_bad_config(overrides, message):
     with pytest.raises(KornewsError, match=message):

@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 from conftest import SHARED
 
 from kornews import config, folds, loop, modeling
@@ -112,6 +113,18 @@ def test_max_len_above_model_limit(slices, tiny_backbone, tmp_path, tiny_cfg):
     with pytest.raises(KornewsError, match="config: max_len 600 exceeds the limit of 512 positions"):
         loop.train(tiny_cfg(max_len=600), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_asked_for_where_there_is_none(slices, tiny_backbone, tmp_path, tiny_cfg):
+    with pytest.raises(KornewsError, match="device 'cuda': torch sees no CUDA GPU here"):
+        loop.train(tiny_cfg(device="cuda"), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_the_run_records_where_it_trained(tiny_run):
+    env = json.loads((tiny_run / "env.json").read_text())
+    assert env["device"] == ("cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else "cpu")
 
 
 def test_out_dir_not_overwritten(tiny_run, slices, tiny_backbone, tiny_cfg):

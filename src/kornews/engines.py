@@ -1,6 +1,7 @@
 """Inference engines: a saved classifier's forward pass, run as fast as this CPU allows.
 
-`torch`: the saved model in bf16 where the CPU has bf16 matrix units (fp32 elsewhere); `onnx`: the graph
+`torch`: the saved model in bf16 where the CPU has bf16 matrix units (fp32 elsewhere), on a CUDA GPU where torch
+sees one (bf16 there); `onnx`: the graph
 `kornews export` wrote into RUN/onnx/ (fp32, or dynamically quantised int8), run by ONNX Runtime. Every engine
 maps one collated batch to window logits; batching, length sorting and the per-article mean are the model
 module's, so engines differ only in arithmetic.
@@ -28,20 +29,21 @@ def onnx_installed() -> bool:
 
 
 class TorchEngine:
-    def __init__(self, model_dir, precision: str = "auto", threads: int | None = None):
+    def __init__(self, model_dir, precision: str = "auto", threads: int | None = None, device: str = "auto"):
         import torch  # here, not at import: the CLI lists engines without loading torch
         from . import firsttoken, modeling
         if threads:
             torch.set_num_threads(threads)
-        self.bf16 = runtime.use_bf16(precision)
-        self.model = modeling.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32)
+        self.device = runtime.device(device)
+        self.bf16 = runtime.use_bf16(precision, self.device)
+        self.model = modeling.load(model_dir, torch.bfloat16 if self.bf16 else torch.float32).to(self.device)
         self.name = "torch-bf16" if self.bf16 else "torch-fp32"
-        self._inference = torch.inference_mode
+        self._inference, self._to = torch.inference_mode, modeling.to_device
         self._first_token, self.inner = firsttoken.first_token_only, modeling.hf(self.model)
 
     def __call__(self, batch: dict) -> np.ndarray:
         with self._inference(), self._first_token(self.inner):
-            return self.model(**batch).logits.float().numpy()
+            return self.model(**self._to(batch, self.device)).logits.float().cpu().numpy()
 
 
 class OnnxEngine:
@@ -68,7 +70,7 @@ def available(run_dir) -> list[str]:
     """Engines this run can use here, fastest first."""
     onnx = Path(run_dir) / ONNX_DIR
     have = {name for name, file in ONNX_FILES.items() if (onnx / file).is_file()}
-    have |= {"torch-bf16"} if runtime.bf16_supported() else set()
+    have |= {"torch-bf16"} if runtime.use_bf16("auto", runtime.device()) else set()
     have |= {"torch-fp32"}
     return [name for name in PREFERENCE if name in have]
 

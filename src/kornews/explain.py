@@ -60,7 +60,8 @@ def explain_words(model, featurizer, frame: pd.DataFrame, k: int = 5) -> list[li
     out = []
     for i in range(len(frame)):
         feats = featurizer(frame.iloc[i:i + 1])
-        batch = modeling.collate(feats, np.arange(len(feats)), featurizer.pad_id)
+        batch = modeling.to_device(modeling.collate(feats, np.arange(len(feats)), featurizer.pad_id),
+                                   modeling.device_of(model))
         captured = {}
 
         def keep(module, inputs, output):  # the word embeddings become the one input a gradient is asked of
@@ -76,7 +77,7 @@ def explain_words(model, featurizer, frame: pd.DataFrame, k: int = 5) -> list[li
         top = int(logp.argmax())
         logp[top].backward()
         embeds = captured["embeds"]
-        token_scores = (embeds.grad * embeds).sum(-1).detach().numpy()
+        token_scores = (embeds.grad * embeds).sum(-1).detach().cpu().numpy()
         words: dict = {}
         for row, ids in enumerate(feats.input_ids):
             for word, score in _words(tokenizer, ids, token_scores[row, :len(ids)], skip, metaspace).items():

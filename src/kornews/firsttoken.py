@@ -97,5 +97,6 @@ def _dropout(module, x, length: int):
     kept, so the random stream, and with it a seed's run, is the one the full top layer gives."""
     if not module.training or module.p == 0:
         return x
-    noise = torch.empty((x.shape[0], length, x.shape[2]), dtype=x.dtype).bernoulli_(1 - module.p)[:, :1]
+    noise = torch.empty((x.shape[0], length, x.shape[2]), dtype=x.dtype, device=x.device)
+    noise = noise.bernoulli_(1 - module.p)[:, :1]
     return x * noise.div_(1 - module.p)

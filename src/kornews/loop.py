@@ -80,7 +80,8 @@ def also_rows(cfg, labels: LabelMap) -> tuple[pd.DataFrame, np.ndarray, torch.Te
 
 def allowed(labels: torch.Tensor, n: int, sets: torch.Tensor | None) -> torch.Tensor:
     """(batch, n) bool: the labels each row may take (its own; a set's members for ids n + k; none for -1)."""
-    table = torch.eye(n, dtype=torch.bool) if sets is None else torch.cat([torch.eye(n, dtype=torch.bool), sets])
+    eye = torch.eye(n, dtype=torch.bool, device=labels.device)
+    table = eye if sets is None else torch.cat([eye, sets])
     return torch.where((labels >= 0)[:, None], table[labels.clamp(min=0)], False)
 
 
@@ -316,11 +317,15 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     main = rank == 0
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = _device(cfg, world)
     state = _open_run(out, resume)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     saved = out / rundir.CLUSTERER
     p = prepare(cfg, clusterer=clusters.Clusterer.load(saved) if resume and saved.is_dir() else None)
+    p.model.to(device)  # built on the CPU first, so a seed starts from the same weights on every device
+    if p.label_sets is not None:
+        p.label_sets = p.label_sets.to(device)
     freeze_and_cache(p, cfg)
     # buffers (position ids) are constants, the same on every rank: broadcasting them each step is waste, and with
     # the frozen layers swapped out of the forward (cached prefix) DDP's broadcast asserted on an empty list
@@ -338,7 +343,7 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
                 log(f"{HEAD_LOG[cfg.head_init]}={head.setting:g}, validation loss {head.val_loss:.4f}, "
                     f"accuracy {head.val_acc:.4f}")
         if main and not resume:
-            _start_run_dir(out, cfg, p)
+            _start_run_dir(out, cfg, p, device)
     averager = Ema(p.model, cfg.ema) if cfg.ema else None  # after the probe: the average starts from its head
     if averager is not None and state is not None:
         averager.load_state_dict(state["ema"])
@@ -362,6 +367,15 @@ def train(cfg, out, *, resume=False, progress=True, log=print) -> dict:
     return _finish(out, p.model, done, (rank, world), log)
 
 
+def _device(cfg, world: int) -> str:
+    """The device the run trains on; several processes (DDP) share gradients over gloo, on the CPU."""
+    if world > 1:
+        if cfg.device not in ("auto", "cpu"):
+            raise KornewsError(f"device {cfg.device}: several training processes run on the CPU (gloo); use cpu")
+        return "cpu"
+    return runtime.device(cfg.device)
+
+
 def _open_run(out: Path, resume: bool):
     """The checkpoint to resume from (None: start afresh); refuses a finished run or someone else's directory."""
     if resume:
@@ -369,7 +383,7 @@ def _open_run(out: Path, resume: bool):
             raise KornewsError(f"{out}: training already finished")
         ckpt = out / rundir.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
-        return torch.load(ckpt, weights_only=True) if ckpt.is_file() else None
+        return torch.load(ckpt, weights_only=True, map_location="cpu") if ckpt.is_file() else None
     # every rank checks, so none starts work that rank 0 refuses; `kornews adapt` stages its inputs in adapt/ first
     if out.exists() and any(p.name != rundir.ADAPT for p in out.iterdir()):
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
@@ -380,7 +394,7 @@ def freeze_and_cache(p: Prepared, cfg) -> None:
     freeze(p.model, cfg)
     if cfg.freeze_layers and cfg.cache_frozen and not p.featurizer.spec.mode_row.clusters:
         # frozen bottom layers give the same output every epoch: compute it once, train the top on it
-        with runtime.autocast(cfg.precision):
+        with runtime.autocast(cfg.precision, modeling.device_of(p.model)):
             p.train, p.val = (modeling.cache_prefix(p.model, f, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)
                               for f in (p.train, p.val))
             if p.test is not None:
@@ -395,7 +409,7 @@ def head_start(p: Prepared, cfg) -> probing.Probe:
     layers from the cache): `probe`, LP-FT's first stage, on the training windows with one label; `topics`, from
     the topics' descriptions (`zeroshot.description`) read as articles, no labelled article setting a weight. Either
     way the validation windows choose its one setting."""
-    with runtime.autocast(cfg.precision):
+    with runtime.autocast(cfg.precision, modeling.device_of(p.model)):
         x, x_val = (probing.head_inputs(p.model, f, p.pad_id, cfg.eval_batch_size) for f in (p.train, p.val))
         if cfg.head_init == "topics":
             texts = [zeroshot.description(p.id2label[i]) for i in range(len(p.id2label))]
@@ -424,16 +438,18 @@ def _optimizer(p: Prepared, cfg, shard):
 
 def _restore(state: dict, model, optimizer, scheduler) -> Progress:
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(state["optimizer"])  # moves the saved moments to the parameters' device
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():  # a GPU run's dropout draws from CUDA's
+        torch.cuda.set_rng_state(state["cuda_rng"])
     return Progress(history=state["history"], best_loss=state["best_loss"], bad_epochs=state["bad_epochs"])
 
 
-def _start_run_dir(out: Path, cfg, p: Prepared) -> None:
+def _start_run_dir(out: Path, cfg, p: Prepared, device: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rundir.write_config(out, cfg)
-    rundir.write_json(out / rundir.ENV, rundir.environment(cfg))
+    rundir.write_json(out / rundir.ENV, rundir.environment(cfg, device))
     if p.clusterer is not None:
         p.clusterer.save(out / rundir.CLUSTERER)
 
@@ -447,6 +463,7 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
                  averager: Ema | None = None):
     """One pass over this rank's batches; returns (loss sum, correct, seen, labelled) summed over all ranks."""
     ddp.train()
+    device = modeling.device_of(p.model)
     order = modeling.batches(p.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + epoch,
                               group_by_length=cfg.group_by_length, shard=shard)
     seen = correct = labelled = 0
@@ -454,16 +471,17 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
     bar = tqdm(order, desc=f"epoch {epoch}", disable=not progress, leave=False)
     for step, idx in enumerate(bar, 1):
         batch = modeling.collate(p.train, idx, p.pad_id, labels=p.train_y, multiple=modeling.TRAIN_PAD_MULTIPLE)
-        labels = batch.pop("labels")
+        labels = batch.pop("labels").to(device)
+        batch = modeling.to_device(batch, device)
         hidden = p.teacher is not None and p.teacher.hidden is not None
-        with runtime.autocast(cfg.precision):
+        with runtime.autocast(cfg.precision, device):
             if hidden:  # a student matching the teacher's layers (no cached prefix: every layer of it trains)
                 out = ddp(**batch, output_hidden_states=True)
                 logits, states = out.logits.float(), out.hidden_states[1:]
             else:
                 logits = modeling.forward(ddp, batch, p.train.prefix).float()
-        loss = objective(logits, labels, None if p.teacher is None else torch.from_numpy(p.teacher.logits[idx]),
-                         cfg.distill, p.label_sets)
+        teacher = None if p.teacher is None else torch.from_numpy(p.teacher.logits[idx]).to(device)
+        loss = objective(logits, labels, teacher, cfg.distill, p.label_sets)
         if hidden:
             loss = loss + cfg.distill.hidden * hidden_loss(states, p.teacher.hidden, idx, batch["attention_mask"])
         (loss / cfg.grad_accum).backward()
@@ -479,7 +497,8 @@ def _train_epoch(ddp, p: Prepared, cfg, optimizer, scheduler, epoch: int, shard,
         seen += len(idx)
         labelled += int((labels >= 0).sum())  # a student's unlabelled articles count in the loss only
         pred = logits.argmax(1)
-        correct += int(allowed(labels, logits.shape[1], p.label_sets)[torch.arange(len(pred)), pred].sum())
+        rows = torch.arange(len(pred), device=pred.device)
+        correct += int(allowed(labels, logits.shape[1], p.label_sets)[rows, pred].sum())
         loss_sum += loss.item() * len(idx)
         if log is not None and (step % cfg.log_every == 0 or step == len(order)):
             line = (f"[Epoch {epoch} Batch {step}/{len(order)}] loss={loss_sum / seen:.4f} "
@@ -522,6 +541,7 @@ def _end_epoch(out: Path, p: Prepared, row: dict, done: Progress, trainers, log)
     _save_checkpoint(out / rundir.CHECKPOINT, {
         "model": p.model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": row["epoch"],
+        "cuda_rng": torch.cuda.get_rng_state() if modeling.device_of(p.model).startswith("cuda") else None,
         "history": done.history, "best_loss": done.best_loss, "bad_epochs": done.bad_epochs,
         "ema": averager.state_dict() if averager is not None else None})
 

@@ -228,7 +228,8 @@ def save(model, directory, tokenizer=None, dtype=torch.bfloat16) -> None:
     if isinstance(model, ClusterTokens):
         model.write_back()  # the saved model is a plain classifier whose table holds the cluster rows
     inner = hf(model)
-    state = {k: v.detach().to(dtype) if v.is_floating_point() else v for k, v in inner.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype) if v.is_floating_point() else v.cpu()
+             for k, v in inner.state_dict().items()}
     kept = inner.config.dtype
     try:
         inner.save_pretrained(directory, state_dict=state)
@@ -237,7 +238,8 @@ def save(model, directory, tokenizer=None, dtype=torch.bfloat16) -> None:
     finally:
         inner.config.dtype = kept
     if isinstance(model, ClusterEmbedding):
-        save_file({"weight": model.table.weight.detach().float().contiguous()}, str(Path(directory) / CLUSTER_TABLE))
+        save_file({"weight": model.table.weight.detach().float().cpu().contiguous()},
+                  str(Path(directory) / CLUSTER_TABLE))
 
 
 def load(model_dir, dtype=torch.float32):
@@ -294,8 +296,19 @@ def layer_slice(model, start: int, stop: int | None = None):
         base.encoder.layer, base.embeddings = layers, embeddings
 
 
+def device_of(model) -> str:
+    """The device `model`'s weights are on ("cpu", "cuda:0"), where its batches must go."""
+    return str(next(model.parameters()).device)
+
+
+def to_device(batch: dict, device: str) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def forward(model, batch: dict, prefix: int = 0):
-    """Logits of a collated batch; `prefix` > 0 when the batch carries cached hidden states of that layer."""
+    """Logits of a collated batch (moved to the model's device); `prefix` > 0 when the batch carries cached hidden
+    states of that layer."""
+    batch = to_device(batch, device_of(model))
     with first_token_only(hf(model)):  # the head reads the top layer's first row only
         if not prefix:
             return model(**batch).logits
@@ -367,7 +380,8 @@ def cache_prefix(model, features: Features, layers: int, pad_id: int, batch_size
     buffer = torch.empty((int(lengths.sum()), hf(model).config.hidden_size), dtype=torch.float16)
     with layer_slice(model, 0, layers) as base:
         for n, idx in enumerate(batches(features, batch_size), 1):
-            out = base(**collate(features, idx, pad_id, multiple=TRAIN_PAD_MULTIPLE)).last_hidden_state
+            batch = to_device(collate(features, idx, pad_id, multiple=TRAIN_PAD_MULTIPLE), device_of(model))
+            out = base(**batch).last_hidden_state.to("cpu", torch.float16)
             for k, i in enumerate(idx):
                 buffer[starts[i]:starts[i] + lengths[i]] = out[k, :lengths[i]]
             if n % TRIM_EVERY == 0:
@@ -411,10 +425,11 @@ def targets(model, features: Features, pad_id: int, batch_size: int, layers=()) 
     buffers = [torch.empty((int(lengths.sum()), hf(model).config.hidden_size), dtype=torch.float16) for _ in layers]
     for n, idx in enumerate(batches(features, batch_size), 1):
         with first_token_only(hf(model)) if not layers else contextlib.nullcontext():
-            out = model(**collate(features, idx, pad_id), output_hidden_states=bool(layers))
-        logits[idx] = out.logits.float().numpy()
+            out = model(**to_device(collate(features, idx, pad_id), device_of(model)),
+                        output_hidden_states=bool(layers))
+        logits[idx] = out.logits.float().cpu().numpy()
         for buffer, layer in zip(buffers, layers):
-            states = out.hidden_states[layer + 1]  # [0] is the embeddings' output
+            states = out.hidden_states[layer + 1].cpu()  # [0] is the embeddings' output
             for k, i in enumerate(idx):
                 buffer[starts[i]:starts[i] + lengths[i]] = states[k, :lengths[i]]
         if n % TRIM_EVERY == 0:
@@ -427,5 +442,5 @@ def targets(model, features: Features, pad_id: int, batch_size: int, layers=()) 
 def doc_logits(model, features: Features, pad_id: int, batch_size: int) -> np.ndarray:
     """Logits per article of a model in training (cached prefix features allowed)."""
     model.eval()
-    return doc_logits_with(lambda batch: forward(model, batch, features.prefix).float().numpy(), features, pad_id,
-                           batch_size)
+    return doc_logits_with(lambda batch: forward(model, batch, features.prefix).float().cpu().numpy(), features,
+                           pad_id, batch_size)

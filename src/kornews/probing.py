@@ -62,7 +62,7 @@ def head_inputs(model, features: Features, pad_id: int, batch_size: int) -> np.n
     try:
         for idx in modeling.batches(features, batch_size):
             modeling.forward(model, modeling.collate(features, idx, pad_id), features.prefix)
-            x = seen["x"].float().numpy()
+            x = seen["x"].float().cpu().numpy()
             out = np.zeros((len(features), x.shape[1]), dtype=np.float32) if out is None else out
             out[idx] = x
     finally:

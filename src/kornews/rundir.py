@@ -82,12 +82,19 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def environment(cfg) -> dict:
+def device_name(device: str) -> str:
+    """cpu, or the GPU's name: which numbers came from a GPU is part of a run's record."""
+    import torch
+    return device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+
+
+def environment(cfg, device: str = "cpu") -> dict:
     import torch
     import transformers
     return {
         "kornews": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "transformers": transformers.__version__, "platform": platform.platform(),
-        "threads": torch.get_num_threads(), "seed": cfg.seed, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "threads": torch.get_num_threads(), "device": device_name(device), "seed": cfg.seed,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
     }

@@ -1,5 +1,10 @@
-"""Process-level settings for CPU work: whether matmuls run in bf16, and how many threads a process takes."""
+"""Process-level settings: which device computes (the CPU unless a CUDA GPU is asked for or found), whether matmuls
+run in bf16, and how many threads a process takes."""
 import os
+
+from .errors import KornewsError
+
+DEVICES = ("auto", "cpu", "cuda")  # "cuda:N" names one GPU of several
 
 
 def bf16_supported() -> bool:
@@ -11,14 +16,40 @@ def bf16_supported() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
-def use_bf16(precision: str) -> bool:
-    return precision == "bf16" or (precision == "auto" and bf16_supported())
+def valid_device(choice) -> bool:
+    return isinstance(choice, str) and (choice in DEVICES or (choice.startswith("cuda:") and choice[5:].isdigit()))
 
 
-def autocast(precision: str):
-    """The training forward's autocast context for a config's `precision`."""
+DEVICE_RULE = f"device must be one of {', '.join(DEVICES)} or cuda:N"
+
+
+def device(choice: str = "auto") -> str:
+    """The torch device a config's or a command's `device` names: "auto" is the first CUDA GPU where torch sees one,
+    else the CPU; a GPU asked for where there is none is an error, not a silent CPU run."""
     import torch
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(precision))
+    if not valid_device(choice):
+        raise KornewsError(f"{DEVICE_RULE}, got {choice!r}")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice != "cpu" and not torch.cuda.is_available():
+        raise KornewsError(f"device {choice!r}: torch sees no CUDA GPU here (torch {torch.__version__}); use cpu")
+    return choice
+
+
+def use_bf16(precision: str, device: str = "cpu") -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    if str(device).startswith("cuda"):
+        import torch
+        return torch.cuda.is_bf16_supported()
+    return bf16_supported()
+
+
+def autocast(precision: str, device: str = "cpu"):
+    """The training forward's autocast context for a config's `precision` on `device`."""
+    import torch
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=use_bf16(precision, kind))
 
 
 def cores() -> int:
