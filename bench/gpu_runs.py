@@ -56,9 +56,10 @@ def publish_results(path: Path, section: str) -> None:
     text = "\n".join([
         "## Runs trained on a lent GPU", "",
         f"`python bench/gpu_runs.py run --out OUT {' '.join(r['name'] + '=...' for r in rows)}` on the `device` "
-        f"tool's machine ({first['machine']}; trained on {device}), {first['date'][:10]}; published with "
-        f"`python bench/gpu_runs.py publish {path.name}`. kornews's own training code (`device: auto`); the "
-        "train seconds are the GPU's, not this CPU's.", "",
+        f"tool's machine ({first['machine']}; trained on {device}), {first['date'][:10]}, after `python "
+        "bench/gpu_pack.py unpack` there; each run's NAME=RECIPE:key=value... is its row's recipe and overrides. "
+        f"Published with `python bench/gpu_runs.py publish {path}` (the JSON lines, epoch by epoch, are that "
+        "file). kornews's own training code (`device: auto`); the train seconds are the GPU's, not this CPU's.", "",
         table(["run", "recipe", "overrides", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1",
                "kept epoch", "train s (GPU)"], body)])
     publish(section, text)
