@@ -86,6 +86,15 @@ def tiny_run(tmp_path_factory, tiny_cfg):
 
 
 @pytest.fixture(scope="session")
+def probe_run(tmp_path_factory, tiny_cfg):
+    """A one-epoch run whose head started from a linear probe (LP-FT) and whose weights are a moving average."""
+    run = tmp_path_factory.mktemp("runs") / "probe"
+    from kornews import loop
+    loop.train(tiny_cfg(epochs=1, head_init="probe", ema=0.9), run, progress=False, log=lambda s: None)
+    return run
+
+
+@pytest.fixture(scope="session")
 def tiny_runs(tiny_cfg, tmp_path_factory):
     """`tiny_runs(mode)`: a one-epoch run of the tiny backbone in that mode (k=3 for modes 4/5), made on first use."""
     made = {}

@@ -59,6 +59,15 @@ def test_prior_correction_is_the_source_run_reweighted(tiny_run, headlines, tmp_
     assert report["n"] == 32 and 0 <= report["confidence"]["ece_before"] <= 1
 
 
+def test_a_run_whose_head_started_from_a_probe_adapts_as_any(probe_run, headlines, tmp_path):
+    """The adapted run continues its source's head: the source's head_init is not fitted again (nor refused)."""
+    adapt_run(probe_run, headlines, tmp_path / "adapted", method="self-train", per_topic=3, neighbours=0, epochs=1,
+              **QUIET)
+    cfg = rundir.read_config(tmp_path / "adapted")
+    assert cfg.head_init == "random" and cfg.adapt.source == str(probe_run.resolve())
+    assert (tmp_path / "adapted" / rundir.FINAL).is_file()
+
+
 def test_self_training_continues_the_run_on_pseudo_labels(self_trained, tiny_run):
     out, summary = self_trained
     cfg = rundir.read_config(out)

@@ -205,6 +205,13 @@ def test_bad_input_is_one_line_and_writes_nothing(args, message, tiny_run, tmp_p
     assert message in err and len(err.splitlines()) == 1 and not out.exists()
 
 
+def test_a_teacher_whose_head_started_from_a_probe_teaches_as_any(probe_run, tmp_path):
+    """The student continues its teacher's head: the teacher's head_init is not fitted again (nor refused)."""
+    distill_run(probe_run, tmp_path / "student", layers=1, epochs=1, **QUIET)
+    cfg = rundir.read_config(tmp_path / "student")
+    assert cfg.head_init == "random" and cfg.ema == 0.9 and (tmp_path / "student" / rundir.FINAL).is_file()
+
+
 def test_a_mode4_teacher_is_refused(tiny_runs, tmp_path):
     with pytest.raises(KornewsError, match="distillation takes modes 1-3, not mode 4"):
         distill_run(tiny_runs(4), tmp_path / "s", layers=1, **QUIET)

@@ -53,7 +53,9 @@ def adapt_run(source, unlabeled, out, *, method="self-train", per_topic=1000, mi
     plan = AdaptConfig(source=str(source.resolve()), unlabeled=str(unlabeled), method=method, per_topic=per_topic,
                        min_confidence=min_confidence, neighbours=neighbours, encoding=encoding)
     cfg = rundir.read_config(source)
-    cfg = dataclasses.replace(cfg, adapt=plan, epochs=epochs or min(cfg.epochs, EPOCHS), lr=lr or cfg.lr * LR_SHARE)
+    # the adapted run continues its source's head (head_init fits a new one, which only a fresh run has)
+    cfg = dataclasses.replace(cfg, adapt=plan, head_init="random", epochs=epochs or min(cfg.epochs, EPOCHS),
+                              lr=lr or cfg.lr * LR_SHARE)
     validate(cfg)  # every bound of the plan, and the articles readable, before anything is written
     spec = locate(source)[3]
     articles.read(unlabeled, mode=spec.mode, columns=spec.columns, labeled=False, encoding=encoding, quiet=True)

@@ -56,8 +56,9 @@ def distill_run(teacher, out, *, layers=2, unlabeled=None, max_len=None, epochs=
     # teacher's frozen bottom, which is still the backbone's. A teacher's pseudo-labels are not carried over: its
     # soft labels of the same articles can be given as --unlabeled
     teacher_len = cfg.max_len
-    cfg = dataclasses.replace(cfg, distill=plan, adapt=None, freeze_layers=cfg.freeze_layers if full_depth else 0,
-                              max_len=max_len or cfg.max_len,
+    # the student's head is its teacher's (head_init fits a new one, which only a fresh run has)
+    cfg = dataclasses.replace(cfg, distill=plan, adapt=None, head_init="random",
+                              freeze_layers=cfg.freeze_layers if full_depth else 0, max_len=max_len or cfg.max_len,
                               epochs=epochs or (FULL_DEPTH_EPOCHS if full_depth else EPOCHS),
                               lr=lr or cfg.lr * (FULL_DEPTH_LR_SHARE if full_depth else 1.0),
                               title_copies=TITLE_COPIES if mode_row(cfg.mode).pair else 0.0)
