@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from kornews import Classifier, articles
 from kornews.cli import main
@@ -102,9 +103,23 @@ def test_cr_only_csv_through_every_reader(tiny_runs, slices, tiny_backbone, tmp_
     assert (out / "final.json").is_file()
 
 
-def test_actors_without_ray_is_one_line_and_writes_nothing(tiny_run, slices, tmp_path, capsys):
+@pytest.mark.parametrize("args, message", [
+    (["--actors", "2"], "--actors sizes a Ray actor pool: add --ray"),
+    (["--ray", "--device", "cuda"], "--device cuda: Ray's actors share the cores and run on the CPU"),
+    (["--device", "gpu"], "device must be one of auto, cpu, cuda or cuda:N, got 'gpu'"),
+] + ([] if torch.cuda.is_available() else [(["--device", "cuda:0"], "device 'cuda:0': torch sees no CUDA GPU here")]))
+def test_bad_prediction_options_are_one_line_and_write_nothing(args, message, tiny_run, slices, tmp_path, capsys):
     out = tmp_path / "p.csv"
-    assert main(["predict", str(tiny_run), str(slices / "test.csv"), "-o", str(out), "--actors", "2"]) == 2
+    assert main(["predict", str(tiny_run), str(slices / "test.csv"), "-o", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("--actors sizes a Ray actor pool: add --ray") and len(err.splitlines()) == 1
+    assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_cpu_asked_for_is_where_prediction_runs(tiny_run, slices, tmp_path):
+    from kornews import Classifier
+    assert Classifier.load(tiny_run, device="cpu").engine.device == "cpu"
+    copy = tmp_path / "run"  # evaluate writes into the run: a copy keeps the shared one as it was
+    shutil.copytree(tiny_run, copy)
+    assert main(["evaluate", str(copy), str(slices / "test.csv"), "--quiet", "--device", "cpu"]) == 0
+    assert (copy / "report.json").is_file()

@@ -76,9 +76,10 @@ class Classifier:
 
     @classmethod
     def load(cls, path, engine="auto", threads=None, batch_size=32, hybrid=True, calibrated=True,
-             prior=True) -> "Classifier":
+             prior=True, device="auto") -> "Classifier":
         """`path` is a run directory or its model/ directory; `threads`: this process's share of the cores
-        (`runtime.threads_for(workers)` when several processes predict side by side); `hybrid=False` ignores
+        (`runtime.threads_for(workers)` when several processes predict side by side); `device`: auto (a CUDA GPU
+        where torch sees one, else the CPU), cpu, cuda or cuda:N, for torch engines; `hybrid=False` ignores
         a run's hybrid and predicts with the encoder alone; `calibrated=False` ignores its temperature;
         `prior=False` its prior shift."""
         run_dir, model_dir, config, spec = locate(path)
@@ -88,7 +89,7 @@ class Classifier:
         fusion = Hybrid.load(run_dir) if hybrid and run_dir is not None else None
         calibration = Calibration.load(run_dir) if calibrated and run_dir is not None else None
         shift = PriorShift.load(run_dir, labels) if prior and run_dir is not None else None
-        clf = cls(featurizer, engines.load(run_dir, model_dir, engine, threads), labels, batch_size, fusion,
+        clf = cls(featurizer, engines.load(run_dir, model_dir, engine, threads, device), labels, batch_size, fusion,
                   calibration, shift)
         clf.model_dir = model_dir
         return clf

@@ -57,7 +57,8 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from .metrics import markdown
     from .tasks.evaluation import evaluate
-    metrics = evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine)
+    metrics = evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine,
+                       device=args.device)
     print(markdown(metrics, f"Evaluation of {args.run} on {args.data}"))
 
 
@@ -65,7 +66,7 @@ def cmd_predict(args):
     from .tasks.prediction import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
                  threads=args.threads, ray=args.ray, actors=args.actors, progress=not args.quiet,
-                 min_confidence=args.min_confidence, explain=args.explain)
+                 min_confidence=args.min_confidence, explain=args.explain, device=args.device)
 
 
 def cmd_zero_shot(args):
@@ -127,7 +128,7 @@ def cmd_serve(args):
             raise
         raise KornewsError(f"serve needs FastAPI and uvicorn ({e.name} is not installed): "
                            f"pip install 'kornews[serve]'") from None
-    settings = Settings(run=args.run, engine=args.engine, threads=args.threads,
+    settings = Settings(run=args.run, engine=args.engine, threads=args.threads, device=args.device,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
                         max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence)
     serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
@@ -182,6 +183,8 @@ def _engine_argument(p):
     p.add_argument("--engine", default="auto", choices=CHOICES,
                    help="auto: the fastest the run has (an exported ONNX graph, else torch in bf16 where the CPU "
                         "has bf16 units)")
+    p.add_argument("--device", default="auto", help="where a torch engine runs: auto (a CUDA GPU where torch sees "
+                                                    "one, else the CPU), cpu, cuda or cuda:N")
 
 
 VERBS = {

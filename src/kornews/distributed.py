@@ -26,7 +26,8 @@ class _Predictor:
     """One Ray actor: the run loaded once, then one `predictions_frame` per batch."""
 
     def __init__(self, run, engine, threads, batch_size, min_confidence):
-        self.clf = Classifier.load(run, engine=engine, threads=threads, batch_size=batch_size)
+        # the pool is sized by the cores Ray has, so its actors run on the CPU, a GPU or not
+        self.clf = Classifier.load(run, engine=engine, threads=threads, batch_size=batch_size, device="cpu")
         self.min_confidence = min_confidence
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:

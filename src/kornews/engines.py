@@ -66,20 +66,21 @@ class OnnxEngine:
         return self.session.run(["logits"], {k: batch[k].numpy() for k in self.inputs})[0]
 
 
-def available(run_dir) -> list[str]:
-    """Engines this run can use here, fastest first."""
+def available(run_dir, device: str = "auto") -> list[str]:
+    """Engines this run can use here, on `device`, fastest first."""
     onnx = Path(run_dir) / ONNX_DIR
     have = {name for name, file in ONNX_FILES.items() if (onnx / file).is_file()}
-    have |= {"torch-bf16"} if runtime.use_bf16("auto", runtime.device()) else set()
+    have |= {"torch-bf16"} if runtime.use_bf16("auto", runtime.device(device)) else set()
     have |= {"torch-fp32"}
     return [name for name in PREFERENCE if name in have]
 
 
-def load(run_dir, model_dir, choice: str = "auto", threads: int | None = None):
-    """The engine named by `choice` (see CHOICES) for a run; `run_dir` None means a bare model directory."""
+def load(run_dir, model_dir, choice: str = "auto", threads: int | None = None, device: str = "auto"):
+    """The engine named by `choice` (see CHOICES) for a run; `run_dir` None means a bare model directory. `device`:
+    where a torch engine runs (runtime.device); ONNX graphs run on the CPU."""
     if choice not in CHOICES:
         raise KornewsError(f"unknown engine {choice!r}: choose {', '.join(CHOICES)}")
-    have = available(run_dir) if run_dir is not None else available(model_dir)
+    have = available(run_dir if run_dir is not None else model_dir, device)
     wanted = [n for n in have if choice == "auto" or n == choice or n.startswith(choice + "-")]
     if choice == "auto" and not onnx_installed():  # a graph this install cannot run is not "the fastest it has"
         wanted = [n for n in wanted if not n.startswith("onnx")]
@@ -91,4 +92,4 @@ def load(run_dir, model_dir, choice: str = "auto", threads: int | None = None):
     name = wanted[0]
     if name.startswith("onnx"):
         return OnnxEngine(Path(run_dir) / ONNX_DIR / ONNX_FILES[name], threads)
-    return TorchEngine(model_dir, "bf16" if name == "torch-bf16" else "fp32", threads)
+    return TorchEngine(model_dir, "bf16" if name == "torch-bf16" else "fp32", threads, device)

@@ -32,6 +32,7 @@ class Settings:
     run: str
     engine: str = "auto"
     threads: int | None = None
+    device: str = "auto"
     api_key: str | None = None
     max_batch: int = 32          # articles in one model call; a request is never split
     wait_ms: float = 5.0         # how long an idle server waits for company before running a lone request
@@ -54,7 +55,8 @@ class Service:
 
     def __init__(self, settings: Settings, classifier=None):
         self.settings = settings
-        self.clf = classifier or Classifier.load(settings.run, engine=settings.engine, threads=settings.threads)
+        self.clf = classifier or Classifier.load(settings.run, engine=settings.engine, threads=settings.threads,
+                                                 device=settings.device)
         run_dir, model_dir = locate(settings.run)[:2]
         run_dir = run_dir or model_dir.parent  # a bare model directory: its parent names it
         self.name = run_dir.resolve().name

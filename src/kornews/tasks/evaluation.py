@@ -9,9 +9,9 @@ from ..labels import LabelMap
 from .reporting import build_report
 
 
-def evaluate(run, source, *, encoding=None, progress=False, engine="auto") -> dict:
+def evaluate(run, source, *, encoding=None, progress=False, engine="auto", device="auto") -> dict:
     run = rundir.require(run, f"{rundir.MODEL}/config.json")
-    clf = Classifier.load(run, engine=engine)
+    clf = Classifier.load(run, engine=engine, device=device)
     if progress:
         print(f"kornews: evaluating with {clf.engine.name}", file=sys.stderr)
     df = clf.read(source, labeled=True, split="test", encoding=encoding).frame

@@ -7,12 +7,15 @@ from ..errors import KornewsError
 
 
 def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="auto", threads=None, ray=None,
-                 actors=None, progress=True, min_confidence=None, explain=None) -> int:
+                 actors=None, progress=True, min_confidence=None, explain=None, device="auto") -> int:
     """Write the predictions of `source`'s articles to `output`; returns how many were predicted. `ray`: a Ray
     address ("local" for a private instance on this machine) to predict with an actor pool there (`actors` of
     `threads` each; default: one thread each, as many as the cores)."""
     if actors is not None and not ray:
         raise KornewsError("--actors sizes a Ray actor pool: add --ray")
+    if ray and device not in ("auto", "cpu"):
+        raise KornewsError(f"--device {device}: Ray's actors share the cores and run on the CPU; drop --device or "
+                           "--ray")
     if ray and explain:
         raise KornewsError("--explain runs in one process (gradients): drop --ray, or explain a sample")
     if ray:
@@ -24,7 +27,7 @@ def predict_file(run, source, output="-", *, fmt=None, encoding=None, engine="au
                                 min_confidence=min_confidence,
                                 log=(lambda s: print(f"kornews: {s}", file=sys.stderr)) if progress else None)
     else:
-        clf = Classifier.load(run, engine=engine, threads=threads)
+        clf = Classifier.load(run, engine=engine, threads=threads, device=device)
         if progress:
             print(f"kornews: predicting with {clf.engine.name}", file=sys.stderr)
         df = clf.read(source, split="test", encoding=encoding).frame
