@@ -41,3 +41,11 @@ def test_batches_go_where_the_model_is():
     assert modeling.device_of(model) == "cpu"
     batch = modeling.to_device({"input_ids": torch.ones(1, 3, dtype=torch.long)}, "meta")
     assert batch["input_ids"].device.type == "meta" and batch["input_ids"].shape == (1, 3)
+
+
+def test_a_gpu_number_beyond_those_torch_sees(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert runtime.device("cuda:0") == "cuda:0" and runtime.device("auto") == "cuda"
+    with pytest.raises(KornewsError, match="device 'cuda:1': torch sees 1 CUDA GPU\\(s\\), numbered from 0"):
+        runtime.device("cuda:1")

@@ -33,6 +33,8 @@ def device(choice: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice != "cpu" and not torch.cuda.is_available():
         raise KornewsError(f"device {choice!r}: torch sees no CUDA GPU here (torch {torch.__version__}); use cpu")
+    if choice.startswith("cuda:") and int(choice[5:]) >= torch.cuda.device_count():
+        raise KornewsError(f"device {choice!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
     return choice
 
 
