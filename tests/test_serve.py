@@ -305,7 +305,7 @@ def test_cli_serves_with_workers_and_the_key_from_the_environment(run, tmp_path)
         port = s.getsockname()[1]
     env = {**os.environ, "KORNEWS_API_KEY": "k"}
     proc = subprocess.Popen([sys.executable, "-m", "kornews.cli", "serve", str(run), "--port", str(port),
-                             "--workers", "2", "--engine", "torch-fp32"], env=env,
+                             "--workers", "2", "--engine", "torch-fp32", "--device", "cpu"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
