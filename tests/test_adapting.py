@@ -60,11 +60,12 @@ def test_prior_correction_is_the_source_run_reweighted(tiny_run, headlines, tmp_
 
 
 def test_a_run_whose_head_started_from_a_probe_adapts_as_any(probe_run, headlines, tmp_path):
-    """The adapted run continues its source's head: the source's head_init is not fitted again (nor refused)."""
+    """The adapted run continues its source's head: the source's head_init is not fitted again (nor refused); and
+    --key=value changes the continued training's recipe."""
     adapt_run(probe_run, headlines, tmp_path / "adapted", method="self-train", per_topic=3, neighbours=0, epochs=1,
-              **QUIET)
+              overrides=["--freeze_layers=1"], **QUIET)
     cfg = rundir.read_config(tmp_path / "adapted")
-    assert cfg.head_init == "random" and cfg.adapt.source == str(probe_run.resolve())
+    assert cfg.head_init == "random" and cfg.adapt.source == str(probe_run.resolve()) and cfg.freeze_layers == 1
     assert (tmp_path / "adapted" / rundir.FINAL).is_file()
 
 
@@ -143,6 +144,8 @@ def test_adapt_resumes_after_an_interruption(tiny_run, headlines, tmp_path, monk
     (["adapt", "--resume", "{out}"], "run directory not found"),
     (["adapt", "{run}", "--resume", "{out}"], "--resume continues an adaptation as it was planned"),
     (["adapt", "{run}", "-", "--out", "{out}"], "give a file or a dataset, not -"),
+    (["adapt", "{run}", "{headlines}", "--out", "{out}", "--lrr=1"], "unknown key 'lrr' (did you mean 'lr'?)"),
+    (["adapt", "--resume", "{out}", "--freeze_layers=1"], "drop RUN, UNLABELED and --key=value"),
 ])
 def test_bad_adapt_input_is_one_line_and_writes_nothing(tiny_run, headlines, tmp_path, capsys, args, message):
     out = tmp_path / "out"

@@ -84,15 +84,16 @@ def cmd_calibrate(args):
 def cmd_adapt(args):
     from .tasks.adapting import adapt_run, resume_adapt
     if args.resume:
-        if args.run or args.unlabeled:
-            raise KornewsError("--resume continues an adaptation as it was planned; drop RUN and UNLABELED")
+        if args.run or args.unlabeled or args.extra:
+            raise KornewsError("--resume continues an adaptation as it was planned; drop RUN, UNLABELED and "
+                               "--key=value")
         resume_adapt(args.resume, progress=not args.quiet)
         return
     if not (args.run and args.unlabeled and args.out):
         raise KornewsError("usage: kornews adapt RUN UNLABELED --out DIR (or --resume DIR)")
     adapt_run(args.run, args.unlabeled, args.out, method=args.method, per_topic=args.per_topic,
               min_confidence=args.min_confidence, neighbours=args.neighbours, epochs=args.epochs, lr=args.lr,
-              encoding=args.encoding, progress=not args.quiet)
+              encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
 
 
 def cmd_distill(args):
@@ -251,7 +252,8 @@ VERBS = {
                       p.add_argument("--method", metavar="temperature|top-label",
                                      help="one temperature, or top-label scaling (default: the run's "
                                           "calibration_method)"))),
-    "adapt": ("adapt a run to unlabelled articles of another source (a new run directory)", cmd_adapt, lambda p: (
+    "adapt": ("adapt a run to unlabelled articles of another source (a new run directory; --key=value changes the "
+              "continued training's recipe)", cmd_adapt, lambda p: (
         p.add_argument("run", nargs="?", help="the run to adapt"),
         p.add_argument("unlabeled", nargs="?", help="articles of the target source: a file or a dataset (a "
                                                     "label column there is never read)"),
@@ -269,7 +271,8 @@ VERBS = {
                             "(me5-small) before picking; 0: no spreading"),
         p.add_argument("--epochs", type=int, help="self-training epochs (default: 2, or fewer if the recipe has)"),
         p.add_argument("--lr", type=float, help="self-training learning rate (default: a quarter of the recipe's)"),
-        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),
+        p.set_defaults(accepts_overrides=True))),
     "distill": ("a faster student with fewer layers, trained on a run's probabilities (a new run directory; "
                 "--key=value changes its recipe; continue an interrupted one with kornews train --resume DIR)",
                 cmd_distill, lambda p: (

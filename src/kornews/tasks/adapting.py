@@ -25,7 +25,8 @@ import pandas as pd
 
 from .. import adaptation, articles, card, clusters, rundir
 from ..classifier import Classifier, locate
-from ..config import AdaptConfig, Columns, validate
+from .. import config
+from ..config import AdaptConfig, Columns
 from ..errors import KornewsError
 from ..files import atomic_dir, atomic_write_bytes, atomic_write_text
 from .training import train_run
@@ -42,8 +43,9 @@ COPIED = (rundir.MODEL, rundir.CLUSTERER, "hybrid", "onnx", "calibration.json", 
 
 
 def adapt_run(source, unlabeled, out, *, method="self-train", per_topic=1000, min_confidence=None, neighbours=30,
-              epochs=None, lr=None, encoding=None, progress=True, log=print) -> dict:
-    """Adapt run `source` to the articles of `unlabeled` into the new run directory `out`; returns the summary."""
+              epochs=None, lr=None, encoding=None, overrides=(), progress=True, log=print) -> dict:
+    """Adapt run `source` to the articles of `unlabeled` into the new run directory `out`; returns the summary.
+    `overrides`: `--key=value` changes of the continued training's recipe (for instance `--freeze_layers=4`)."""
     source = rundir.require(source, rundir.CONFIG, f"{rundir.MODEL}/config.json")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -56,7 +58,8 @@ def adapt_run(source, unlabeled, out, *, method="self-train", per_topic=1000, mi
     # the adapted run continues its source's head (head_init fits a new one, which only a fresh run has)
     cfg = dataclasses.replace(cfg, adapt=plan, head_init="random", epochs=epochs or min(cfg.epochs, EPOCHS),
                               lr=lr or cfg.lr * LR_SHARE)
-    validate(cfg)  # every bound of the plan, and the articles readable, before anything is written
+    # every bound of the plan and of the overrides, and the articles readable, before anything is written
+    cfg = config.load(None, overrides, base=config.to_dict(cfg))
     spec = locate(source)[3]
     articles.read(unlabeled, mode=spec.mode, columns=spec.columns, labeled=False, encoding=encoding, quiet=True)
     rundir.write_config(out / rundir.ADAPT, cfg)  # the plan: config.yaml of the run to be, in adapt/
