@@ -1,10 +1,9 @@
-"""Inference engines: a saved classifier's forward pass, run as fast as this CPU allows.
+"""Inference engines: a saved classifier's forward pass, run as fast as this machine allows.
 
 `torch`: the saved model in bf16 where the CPU has bf16 matrix units (fp32 elsewhere), on a CUDA GPU where torch
-sees one (bf16 there); `onnx`: the graph
-`kornews export` wrote into RUN/onnx/ (fp32, or dynamically quantised int8), run by ONNX Runtime. Every engine
-maps one collated batch to window logits; batching, length sorting and the per-article mean are the model
-module's, so engines differ only in arithmetic.
+sees one (bf16 there); `onnx`: the graph `kornews export` wrote into RUN/onnx/ (fp32, or dynamically quantised
+int8), run by ONNX Runtime on the CPU. Every engine maps one collated batch to window logits; batching, length
+sorting and the per-article mean are the model module's, so engines differ only in arithmetic.
 """
 from pathlib import Path
 
