@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import adaptation, articles, card, clusters, rundir
+from .. import adaptation, articles, card, clusters, config, rundir
 from ..classifier import Classifier, locate
-from .. import config
 from ..config import AdaptConfig, Columns
 from ..errors import KornewsError
 from ..files import atomic_dir, atomic_write_bytes, atomic_write_text
