@@ -272,3 +272,14 @@ def test_training_with_another_source_keeps_validation_its_own(headlines, tiny_c
     assert "also trained on" in (tmp_path / "run" / "README.md").read_text()
     with pytest.raises(KornewsError, match="not to an adapted or distilled one"):
         tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}, distill={"teacher": "x"}, freeze_layers=0)
+
+
+def test_also_repeats_the_runs_own_articles_not_the_other_sources(headlines, tiny_cfg):
+    once = loop.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}))
+    thrice = loop.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8, "repeats": 3}))
+    own = len(once.train_y) - 6
+    assert len(thrice.train_y) == 3 * own + 6 and thrice.train_y[-6:].tolist() == once.train_y[-6:].tolist()
+    assert thrice.train_y[:3 * own].tolist() == once.train_y[:own].tolist() * 3
+    assert thrice.val_y.tolist() == once.val_y.tolist()
+    with pytest.raises(KornewsError, match="also.repeats must be at least 1, got 0"):
+        tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8, "repeats": 0})

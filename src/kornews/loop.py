@@ -138,7 +138,9 @@ def prepare(cfg, clusterer=None) -> Prepared:
     sets = None
     if cfg.also is not None:  # after the split: validation stays the main source's own articles
         extra, extra_y, sets = also_rows(cfg, labels)
-        tr, train_y = pd.concat([tr, extra], ignore_index=True), np.concatenate([train_y, extra_y])
+        own = cfg.also.repeats
+        tr = pd.concat([tr] * own + [extra], ignore_index=True)
+        train_y = np.concatenate([np.tile(train_y, own), extra_y])
     if cfg.distill is not None and cfg.distill.unlabeled:  # labelled by the teacher alone: label -1
         extra = articles.read(cfg.distill.unlabeled, mode=cfg.mode, columns=cfg.columns, labeled=False,
                               encoding=cfg.distill.encoding, quiet=True).frame
