@@ -2,7 +2,7 @@
 
     there:  python bench/gpu_runs.py run --out DIR [--results FILE] NAME=RECIPE[:key=value...] ...  # RECIPE: a file,
             or default
-    here:   python bench/gpu_runs.py publish DIR/results.jsonl [--section gpu-runs]
+    here:   python bench/gpu_runs.py publish DIR/results.jsonl [--section gpu-runs] [--title TITLE]
 
 `run` trains each named run in turn with `kornews train`'s own code (`device: auto` finds the GPU), scores it on
 knews8 test (320 articles) and YNAT dev (9,107 headlines, accuracy and macro-F1 over YNAT's 7 topics: culture and
@@ -11,6 +11,7 @@ short by the lease still returns what finished. `publish` writes them as a table
 """
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -47,19 +48,20 @@ def _history(run_dir: Path) -> list:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def publish_results(path: Path, section: str) -> None:
+def publish_results(path: Path, section: str, title: str) -> None:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     first = rows[0]
     device = first["env"].get("device", "?")
     body = [[r["name"], r["recipe"], " ".join(f"--{o}" for o in r["overrides"]) or "-", f"{r['knews8_test']:.4f}",
              f"{r['ynat_acc']:.4f}", f"{r['ynat_f1']:.2f}", str(r["best_epoch"]), f"{r['train_s']:.0f}"] for r in rows]
     text = "\n".join([
-        "## Runs trained on a lent GPU", "",
+        f"## {title}", "",
         f"`python bench/gpu_runs.py run --out OUT {' '.join(r['name'] + '=...' for r in rows)}` on the `device` "
         f"tool's machine ({first['machine']}; trained on {device}), {first['date'][:10]}, after `python "
         "bench/gpu_pack.py unpack` there; each run's NAME=RECIPE:key=value... is its row's recipe and overrides. "
-        f"Published with `python bench/gpu_runs.py publish {path}` (the JSON lines, epoch by epoch, are that "
-        "file). kornews's own training code (`device: auto`); the train seconds are the GPU's, not this CPU's.", "",
+        f"Published with `python bench/gpu_runs.py {shlex.join(sys.argv[1:])}` (the JSON lines, epoch by epoch, "
+        f"are {path}). kornews's own training code (`device: auto`); the train seconds are the GPU's, not this "
+        "CPU's.", "",
         table(["run", "recipe", "overrides", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1",
                "kept epoch", "train s (GPU)"], body)])
     publish(section, text)
@@ -75,11 +77,12 @@ def main():
     p = sub.add_parser("publish")
     p.add_argument("results")
     p.add_argument("--section", default="gpu-runs")
+    p.add_argument("--title", default="Runs trained on a lent GPU")
     args = ap.parse_args()
     if args.verb == "run":
         run(Path(args.out), args.specs, Path(args.results or Path(args.out) / "results.jsonl"))
     else:
-        publish_results(Path(args.results), args.section)
+        publish_results(Path(args.results), args.section, args.title)
 
 
 if __name__ == "__main__":
