@@ -51,3 +51,17 @@ def test_card_names_how_the_head_started_the_moving_average_and_layer_wise_decay
     text = card.render(run)
     assert "first set from the topics' descriptions" in text and "LP-FT" not in text
     assert "top layer at 0.8 times the learning rate and each one below at 0.8 times the one above" in text
+
+
+def test_card_says_what_else_the_run_was_trained_on_and_how_often_its_own_articles(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    also = {"data": "ynat:train", "labels": {"스포츠": "sport", "생활문화": "culture|entertain"}}
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "also": also}, allow_unicode=True), encoding="utf-8")
+    once = card.render(run)
+    assert "also trained on `ynat:train`" in once and "생활문화 → culture or entertain" in once
+    assert "times an epoch" not in once
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "also": {**also, "repeats": 8}}, allow_unicode=True),
+                                     encoding="utf-8")
+    assert "Its own training articles were seen 8 times an epoch." in card.render(run)

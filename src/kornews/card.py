@@ -166,7 +166,9 @@ def _also(cfg) -> str:
         return ""
     mapped = ", ".join(f"{k} → {v.replace('|', ' or ')}" for k, v in cfg.also.labels.items())
     return (f" It was also trained on `{cfg.also.data}` (labelled; never in validation), its labels mapped: "
-            f"{mapped}; where two topics are named, either counts (the loss takes their summed probability).")
+            f"{mapped}; where two topics are named, either counts (the loss takes their summed probability)."
+            + (f" Its own training articles were seen {cfg.also.repeats} times an epoch." if cfg.also.repeats > 1
+               else ""))
 
 
 def _soup(run: Path) -> list[str]:
