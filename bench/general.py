@@ -41,7 +41,8 @@ def main():
         rows.append([name, f"{t_acc:.4f}", f"{y_acc:.4f}", f"{100 * y_f1:.2f}", cost[0], cost[1],
                      rundir.read_json(path / "final.json").get("best_epoch")])
     text = "\n".join([
-        "## The general Korean-news model: knews8 and YNAT train together", "",
+        "## The general Korean-news model: knews8 and YNAT train together" + (f" ({' '.join(extra)})" if extra else ""),
+        "",
         f"`python bench/general.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
         f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.", "",
         table(["model", "knews8 test (320)", "YNAT dev acc (9,107)", "YNAT dev macro-F1", "train s", "peak MiB",
