@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'korn
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
 
+@pytest.mark.slow  # a Ray cluster started and stopped: 17 s
 def test_ray_predictions_equal_single_process(tiny_runs, tmp_path):
     from kornews.distributed import predict_dataset
     raw = pd.read_csv(SHARED / "train.csv", dtype=str, keep_default_na=False).sample(300, random_state=1)

@@ -33,6 +33,7 @@ def grid(slices, tiny_backbone, tmp_path):
                       conditions=[{"name": "titles", "mode": 2}, {"name": "title + body", "mode": 3}])
 
 
+@pytest.mark.slow  # four cells trained, one killed and resumed: 24 s
 def test_grid_runs_resumes_after_a_kill_and_reports_without_models(grid, tmp_path, capsys):
     out = tmp_path / "exp"
     proc = subprocess.Popen([sys.executable, "-m", "kornews.cli", "experiment", str(grid), "--out", str(out),

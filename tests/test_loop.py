@@ -60,8 +60,11 @@ def test_resume_after_kill_matches_uninterrupted_run(slices, tiny_backbone, tmp_
     assert main(["train", "--resume", str(run)]) == 2  # nothing left to resume
 
 
-@pytest.mark.parametrize("mode, kill_at, extra", [(3, "[Epoch 1 Batch 2/", []), (5, "[Epoch 2 Batch 2/", []),
-                                                  (3, "[Epoch 2 Batch 2/", ["--ema=0.9", "--head_init=probe"])])
+# one kill in the default run; the other two (15 s each, two processes) with the slow tests
+@pytest.mark.parametrize("mode, kill_at, extra", [
+    (3, "[Epoch 1 Batch 2/", []),
+    pytest.param(5, "[Epoch 2 Batch 2/", [], marks=pytest.mark.slow),
+    pytest.param(3, "[Epoch 2 Batch 2/", ["--ema=0.9", "--head_init=probe"], marks=pytest.mark.slow)])
 def test_resume_after_kill_mid_epoch(mode, kill_at, extra, slices, tiny_backbone, tmp_path, capsys):
     """Killed in the middle of an epoch (the first: nothing saved yet; or the second), then resumed: the metrics
     are those of an uninterrupted run, for a plain and a mode 5 run, and for one whose head started from a probe
@@ -92,6 +95,7 @@ def test_tests_write_to_a_temporary_home(kornews_home, tiny_run):
     assert files.home() == kornews_home and any((kornews_home / "tokens").iterdir())
 
 
+@pytest.mark.slow  # two training processes: 12 s
 def test_two_process_ddp(slices, tiny_backbone, tmp_path):
     """As the default recipe trains: the bottom layer frozen and its output cached."""
     run = tmp_path / "ddp"

@@ -294,6 +294,7 @@ def test_concurrent_requests_each_get_their_own_answer(live, clf, articles):
     assert served == 24 and after["model_calls"] - before["model_calls"] < served  # gathered into fewer calls
 
 
+@pytest.mark.slow  # a server process with two workers: 10 s
 def test_cli_serves_with_workers_and_the_key_from_the_environment(run, tmp_path):
     import os
     import signal
