@@ -14,13 +14,14 @@ from kornews.tasks.souping import soup_run
 
 @pytest.fixture(scope="module")
 def members(tiny_cfg, tmp_path_factory):
-    """Two one-epoch tiny runs of seeds 1 and 2 sharing their validation split and head init, and a third that
-    does not."""
+    """Two one-epoch tiny runs of seeds 1 and 2 sharing their validation split and head init, a third that does
+    not, and a run of seed 7 trained without split_seed and init_seed (so it drew both with 7, as the first two)."""
     root = tmp_path_factory.mktemp("soup")
     runs = {}
     for name, over in (("a", {"seed": 1, "split_seed": 7, "init_seed": 7}),
                        ("b", {"seed": 2, "split_seed": 7, "init_seed": 7}),
-                       ("loose", {"seed": 3})):
+                       ("loose", {"seed": 3}),
+                       ("seven", {"seed": 7})):
         loop.train(tiny_cfg(epochs=1, **over), root / name, progress=False, log=lambda s: None)
         runs[name] = root / name
     return runs
@@ -47,6 +48,14 @@ def test_members_share_validation_articles_and_head(tiny_cfg):
     assert split[0] == split[1] != set(loop.validation_split(tiny_cfg(seed=1), df)[1].id)
     heads = [loop.prepare(tiny_cfg(seed=s, init_seed=7)).model.classifier.weight for s in (1, 2)]
     assert torch.equal(heads[0], heads[1])
+    # a run without split_seed and init_seed draws both with its seed: seed 7 alone is the same start
+    assert set(loop.validation_split(tiny_cfg(seed=7), df)[1].id) == split[0]
+    assert torch.equal(loop.prepare(tiny_cfg(seed=7)).model.classifier.weight, heads[0])
+
+
+def test_a_run_whose_seed_gave_the_shared_split_and_head_is_a_member(members, tmp_path):
+    out = soup_run([members["seven"], members["a"], members["b"]], tmp_path / "soup", log=lambda s: None)
+    assert json.loads((out / "soup.json").read_text())["seeds"] == [7, 1, 2]
 
 
 @pytest.mark.parametrize("pick, message", [
@@ -63,7 +72,8 @@ def test_runs_that_cannot_be_averaged_are_refused(members, tmp_path, pick, messa
 def test_unset_seeds_are_named_with_the_fix(members, tiny_cfg, tmp_path):
     other = tmp_path / "other"
     loop.train(tiny_cfg(epochs=1, seed=4), other, progress=False, log=lambda s: None)
-    with pytest.raises(KornewsError, match="trained without split_seed and init_seed.*--split_seed=N --init_seed=N"):
+    with pytest.raises(KornewsError, match=r"in init_seed, split_seed \(a run trained without split_seed or "
+                                           r"init_seed uses its seed for it\).*--split_seed=N --init_seed=N"):
         soup_run([members["loose"], other], tmp_path / "soup")
 
 

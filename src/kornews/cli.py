@@ -296,7 +296,7 @@ VERBS = {
         p.set_defaults(accepts_overrides=True))),
     "soup": ("one model averaging the weights of runs that differ only in seed (a new run directory)", cmd_soup,
              lambda p: (p.add_argument("runs", nargs="+", help="run directories trained with the same split_seed "
-                                                                  "and init_seed"),
+                                                                  "and init_seed (unset: the run's seed)"),
                         p.add_argument("--out", required=True, help="the soup's run directory"))),
     "export": ("write the run's classifier as an ONNX graph (RUN/onnx/), checked against PyTorch", cmd_export,
                lambda p: (p.add_argument("run"),

@@ -1,9 +1,11 @@
 """`kornews soup RUN RUN [...] --out DIR`: one model whose weights are the mean of runs that differ only in seed
 (a uniform model soup, Wortsman et al. 2022): what averaging several runs gives, at one run's prediction cost.
 
-The runs must share everything but `seed`, and `split_seed` and `init_seed` must be set: the same validation
-articles (the soup is calibrated on them, and no member trained on them) and the same starting head (heads drawn
-apart have nothing to average). The soup is an ordinary run directory; RUN/soup.json names its members."""
+The runs must share everything but `seed`, and the seeds of their validation split and head (`split_seed`,
+`init_seed`; a run without them used its `seed`): the same validation articles (the soup is calibrated on them, and
+no member trained on them) and the same starting head (heads drawn apart have nothing to average). So a finished run
+of seed 42 soups with runs trained `--seed=N --split_seed=42 --init_seed=42`. The soup is an ordinary run
+directory; RUN/soup.json names its members."""
 import dataclasses
 import shutil
 from pathlib import Path
@@ -19,6 +21,8 @@ from .calibrate import calibrate_run
 WEIGHTS = "model.safetensors"
 # what members may differ in: the seed, and keys that change no weight (where progress goes, what it is scored on)
 FREE = {"seed", "threads", "log_every", "test", "eval_batch_size"}
+# unset, these follow `seed`: members must agree on the seeds in effect, however they were given
+SEEDED = ("init_seed", "split_seed")
 
 
 def soup_run(runs, out, *, log=print) -> Path:
@@ -64,17 +68,21 @@ def _check_members(runs, cfgs) -> None:
     first = dataclasses.asdict(cfgs[0])
     for run, cfg in zip(runs[1:], cfgs[1:]):
         other = dataclasses.asdict(cfg)
-        differ = sorted(k for k in first if k not in FREE and first[k] != other[k])
+        seeded = [k for k in SEEDED if _seed_of(cfgs[0], k) != _seed_of(cfg, k)]
+        differ = sorted([k for k in first if k not in FREE | set(SEEDED) and first[k] != other[k]] + seeded)
         if differ:
-            raise KornewsError(f"{run}: differs from {runs[0]} in {', '.join(differ)}: a soup averages runs that "
-                               "differ only in seed")
+            why = (" (a run trained without split_seed or init_seed uses its seed for it): each held out other "
+                   "validation articles and started from another head, which cannot be averaged; train them with "
+                   "--split_seed=N --init_seed=N") if seeded else ": a soup averages runs that differ only in seed"
+            raise KornewsError(f"{run}: differs from {runs[0]} in {', '.join(differ)}{why}")
     seeds = [c.seed for c in cfgs]
     if len(set(seeds)) != len(seeds):
         raise KornewsError(f"runs of the same seed ({', '.join(map(str, seeds))}): the same run twice?")
-    unset = [k for k in ("split_seed", "init_seed") if first[k] is None]
-    if unset:
-        raise KornewsError(f"the runs were trained without {' and '.join(unset)}: each then held out other "
-                           "validation articles and started from another head, which cannot be averaged; train "
-                           f"them with --{unset[0]}=N" + (f" --{unset[1]}=N" if len(unset) > 1 else ""))
     if mode_row(cfgs[0].mode).clusters:
         raise KornewsError(f"mode {cfgs[0].mode} runs carry their own clusterer: only modes 1-3 can be souped")
+
+
+def _seed_of(cfg, key) -> int:
+    """The seed a run's validation split (`split_seed`) or head (`init_seed`) was drawn with: unset, the run's own."""
+    value = getattr(cfg, key)
+    return cfg.seed if value is None else value
