@@ -3,8 +3,8 @@ over all of knews8 (train + test), each fold's run calibrated on its own validat
 then scored on its held-out fold; beside it, two other calibrations fitted on the same validation articles: a
 temperature per topic (bench/confidence.py's) and top-label scaling (two numbers on the top probability's
 log-odds), each with its accuracy, since unlike one temperature either can change the top topic. On 320
-articles even a perfectly calibrated model shows an ECE of about 0.03 (sampling alone: `calibration.ece_floor`),
-so the 320-article test split cannot tell 0.03 from 0.
+articles even a perfectly calibrated model shows an ECE of about 0.03 (sampling alone:
+`kornews.stats.confidence.ece_floor`), so the 320-article test split cannot tell 0.03 from 0.
 
     python bench/calibration_cv.py [--grid experiments/calibration-folds.yaml] [--out-dir bench/runs/calibration-cv]
 
@@ -30,9 +30,9 @@ from confidence import class_temperatures, class_tempered, validation  # noqa: E
 def held_out(cell: Path):
     """(raw probabilities, the same under the run's temperature, label ids, the temperature) of one cell's
     held-out fold (the run's own calibration undone, whichever method it used)."""
-    from kornews import rundir
-    from kornews.calibration import Calibration, tempered
-    from kornews.labels import LabelMap
+    from kornews.core import rundir
+    from kornews.data.labels import LabelMap
+    from kornews.stats.confidence import Calibration, tempered
     labels = LabelMap.from_dict(rundir.read_json(cell / rundir.MODEL / "config.json")).labels
     preds = pd.read_csv(cell / rundir.PREDICTIONS, dtype=str, keep_default_na=False)
     cal = preds[[f"p_{name}" for name in labels]].astype(float).to_numpy()
@@ -47,7 +47,7 @@ def other_calibrations(cell: Path, raw: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The held-out raw probabilities under a temperature per topic, and under top-label scaling, each fitted on
     the cell's validation articles (those its one temperature was fitted on)."""
     from kornews import Classifier
-    from kornews.calibration import fit_top_label, top_label_scaled
+    from kornews.stats.confidence import fit_top_label, top_label_scaled
     val_raw, val_y = validation(cell, Classifier.load(cell))
     return (class_tempered(raw, class_temperatures(val_raw, val_y)),
             top_label_scaled(raw, *fit_top_label(val_raw, val_y)))
@@ -56,7 +56,7 @@ def other_calibrations(cell: Path, raw: np.ndarray) -> tuple[np.ndarray, np.ndar
 def scored(raw, cal, topic, top, y, bold=False) -> list[str]:
     """accuracy, ECE raw, ECE calibrated, its floor, ECE and accuracy under a temperature per topic, ECE and
     accuracy under top-label scaling."""
-    from kornews.calibration import ece, ece_floor
+    from kornews.stats.confidence import ece, ece_floor
     calibrated = f"**{ece(cal, y):.4f}**" if bold else f"{ece(cal, y):.4f}"
     return [f"{np.mean(cal.argmax(1) == y):.4f}", f"{ece(raw, y):.4f}", calibrated, f"{ece_floor(cal):.4f}",
             f"{ece(topic, y):.4f}", f"{np.mean(topic.argmax(1) == y):.4f}", f"{ece(top, y):.4f}",
@@ -64,7 +64,7 @@ def scored(raw, cal, topic, top, y, bold=False) -> list[str]:
 
 
 def bins_table(raw, cal, y) -> list[list]:
-    from kornews.calibration import reliability
+    from kornews.stats.confidence import reliability
     rows = []
     for r, c in zip(reliability(raw, y), reliability(cal, y)):
         if r["n"] or c["n"]:
@@ -75,8 +75,8 @@ def bins_table(raw, cal, y) -> list[list]:
 
 
 def main():
-    from kornews import rundir
-    from kornews.calibration import ece, tempered
+    from kornews.core import rundir
+    from kornews.stats.confidence import ece, tempered
     ap = verb_bench(__doc__, out_dir="bench/runs/calibration-cv", section="calibration-cv", source="--grid",
                     default="experiments/calibration-folds.yaml")
     args = ap.parse_args()

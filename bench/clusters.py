@@ -15,25 +15,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
 from common import machine, publish, table  # noqa: E402
 
-from kornews import articles, clusters  # noqa: E402
+from kornews.data import articles
+from kornews.model import embedding
 
 
 def run(embedder: str, ks: list[int], train, test) -> tuple[list, list]:
-    texts = {"train": clusters.article_text(train), "test": clusters.article_text(test)}
+    texts = {"train": embedding.article_text(train), "test": embedding.article_text(test)}
     start = time.perf_counter()
-    clusters.embed(["모델 적재"], embedder, use_cache=False)
+    embedding.embed(["모델 적재"], embedder, use_cache=False)
     load = time.perf_counter() - start
     start = time.perf_counter()
-    vectors = {split: clusters.embed(t, embedder, progress=True, use_cache=False) for split, t in texts.items()}
+    vectors = {split: embedding.embed(t, embedder, progress=True, use_cache=False) for split, t in texts.items()}
     secs = time.perf_counter() - start
     n = sum(len(set(t)) for t in texts.values())  # embed skips repeated texts (test has a few duplicates)
     speed = [embedder, vectors["train"].shape[1], f"{load:.1f}", n, f"{secs:.0f}", f"{n / secs:.1f}"]
     rows = []
     for k in ks:
         start = time.perf_counter()
-        clusterer = clusters.Clusterer(k, embedder).fit_vectors(vectors["train"])
+        clusterer = embedding.Clusterer(k, embedder).fit_vectors(vectors["train"])
         fit = time.perf_counter() - start
-        got = {split: clusters.scores(clusterer.predict_vectors(vectors[split]), df["label"])
+        got = {split: embedding.scores(clusterer.predict_vectors(vectors[split]), df["label"])
                for split, df in (("train", train), ("test", test))}
         rows.append([embedder, k] + [f"{got[s][m]:.4f}" for s in ("train", "test") for m in ("purity", "nmi", "ari")]
                     + [f"{fit:.1f}"])
@@ -59,8 +60,8 @@ def main():
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(SCORES, rows), "",
         table(SPEED, speeds), "",
-        "Each article is embedded as `clusters.article_text`: title, newline, body, cut to 2,000 characters"
-        " (me5-small then reads its first 512 tokens). k-means: scikit-learn, n_init=10, seed 42, on unit"
+        "Each article is embedded as `kornews.model.embedding.article_text`: title, newline, body, cut to 2,000"
+        " characters (me5-small then reads its first 512 tokens). k-means: scikit-learn, n_init=10, seed 42, on unit"
         " vectors; articles go to the nearest centroid by cosine, test articles with the train centroids."
         " Purity: share of articles in their cluster's majority topic; NMI and ARI against the 8 topics"
         " (scikit-learn). Throughput: distinct texts of train and test embedded with the cache bypassed, in"

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TO_YNAT, machine, publish, table  # noqa: E402
 
 
-
 def collapse(probs: np.ndarray, labels: list[str], to: dict) -> tuple[np.ndarray, list[str]]:
     """Probabilities over the target's topics: each source topic's probability added to the one it maps to."""
     targets = sorted(set(to.values()))
@@ -44,7 +43,8 @@ def class_temperatures(probs: np.ndarray, y) -> np.ndarray:
     """The issue's option: a temperature per topic (log p_c / T_c), fitted by log-loss on the same articles as the
     run's one temperature; measured here against it before any run gets it."""
     from scipy.optimize import minimize
-    from kornews.calibration import nll
+
+    from kornews.stats.confidence import nll
     found = minimize(lambda log_t: nll(class_tempered(probs, np.exp(log_t)), y), np.zeros(probs.shape[1]),
                      method="L-BFGS-B", bounds=[(-3.0, 3.0)] * probs.shape[1])
     return np.exp(found.x)
@@ -52,15 +52,16 @@ def class_temperatures(probs: np.ndarray, y) -> np.ndarray:
 
 def validation(run, clf):
     """The run's validation articles (the ones its temperature was fitted on), raw probabilities and labels."""
-    from kornews import articles, rundir
-    from kornews.loop import validation_split
-    cfg = rundir.read_config(run)
+    from kornews.data import articles
+    from kornews.training import config
+    from kornews.data.folds import validation_split
+    cfg = config.read_run(run)
     df = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     return clf.scores(df).raw, np.array([clf.labels.index(x) for x in df.label])
 
 
 def row(name, scores, y):
-    from kornews.calibration import accuracy_coverage, ece
+    from kornews.stats.confidence import accuracy_coverage, ece
     raw, cal = scores
     table_ = accuracy_coverage(cal, y)
     at = table_["at_accuracy"]
@@ -74,9 +75,10 @@ def main():
     ap.add_argument("--run", required=True)
     ap.add_argument("--more", nargs="*", default=[])
     args = ap.parse_args()
-    from kornews import Classifier, articles
-    from kornews.calibration import ece, ece_floor, tempered
-    from kornews.tasks.calibrate import calibrate_run
+    from kornews import Classifier
+    from kornews.commands.calibrate import calibrate_run
+    from kornews.data import articles
+    from kornews.stats.confidence import ece, ece_floor, tempered
     work = Path(tempfile.mkdtemp(prefix="kornews-confidence-"))
     rows, started = [], time.time()
     test = articles.read("knews8:test", mode=3).frame
@@ -135,7 +137,7 @@ def main():
             "A temperature per topic (8 fitted on the same validation articles instead of one) is the issue's "
             "option, measured here: unlike one temperature it can change which topic is on top, hence its accuracy "
             "column. ECE on 320 articles has a floor: a perfectly calibrated model with these confidences shows about "
-            f"{np.mean(floors):.3f} from sampling alone (`calibration.ece_floor`, mean over the runs)."])
+            f"{np.mean(floors):.3f} from sampling alone (`kornews.stats.confidence.ece_floor`, mean over the runs)."])
     publish("confidence", text)
 
 

@@ -51,10 +51,13 @@ def phases(lines: list, total: float) -> list:
 
 def test_scoring_cost(python: Path, cwd: Path, env: dict) -> float:
     """Seconds the default recipe would spend scoring knews8:test after every epoch (its prefix cache + 4 passes)."""
-    code = ("import time; from kornews import config, loop, modeling, runtime\n"
+    code = ("import time\n"
+            "from kornews.core import runtime\n"
+            "from kornews.model import modeling\n"
+            "from kornews.training import config, setup\n"
             "cfg = config.load(None, [], base={'test': 'knews8:test'})\n"
-            "p = loop.prepare(cfg)\n"
-            "loop.freeze(p.model, cfg)\n"
+            "p = setup.prepare(cfg)\n"
+            "setup.freeze(p.model, cfg)\n"
             "t = time.time()\n"
             "with runtime.autocast(cfg.precision):\n"
             "    c = modeling.cache_prefix(p.model, p.test, cfg.freeze_layers, p.pad_id, cfg.eval_batch_size)\n"

@@ -7,7 +7,8 @@ this process, each sending its next request as soon as its last one is answered,
 more than `--max-requests` in all). Loads: single articles and batches of 16 drawn in turn from the knews8 test
 split (title + body, up to the run's 384 tokens), and single YNAT dev headlines (short inputs). Servers: the
 default (concurrent requests gathered into model calls of up to 32 articles)
-and a naive one (`--max-batch 1`: every request is its own model call). The table goes to docs/serving.md.
+and a naive one (`--max-batch 1`: every request is its own model call). The table goes to docs/benchmarks.md
+("Serving under load").
 """
 import argparse
 import asyncio
@@ -92,13 +93,15 @@ def main():
     p.add_argument("--section", default="serve-load")
     args = p.parse_args()
     import httpx
-    from kornews import articles
+
+    from kornews.data import articles
     df = articles.read("knews8:test", mode=3).frame
-    articles = [{"title": t, "body": b, "id": i} for t, b, i in zip(df.title, df.body, df.id)]
+    knews8_articles = [{"title": t, "body": b, "id": i} for t, b, i in zip(df.title, df.body, df.id)]
     # short inputs, where a model call's fixed cost dominates: YNAT dev headlines as titles with an empty body
     heads = articles.read("ynat:dev", mode=2).frame.head(2000)
     headlines = [{"title": t, "id": i} for t, i in zip(heads.title, heads.id)]
-    loads = [("knews8 article (title + body)", articles, 1), ("knews8 article (title + body)", articles, 16),
+    loads = [("knews8 article (title + body)", knews8_articles, 1),
+             ("knews8 article (title + body)", knews8_articles, 16),
              ("YNAT headline (title only)", headlines, 1)]
 
     rows = []
@@ -126,10 +129,10 @@ def main():
     header = ["server", "engine", "input", "articles per request", "requests/s", "articles/s", "p50 ms", "p95 ms",
               "p99 ms", "articles per model call", "errors"]
     command = f"python bench/serve_load.py --clients {args.clients} --seconds {args.seconds:g}"
-    text = (f"### Load: {args.clients} concurrent clients, {args.seconds:g} s per row\n\n"
+    text = (f"## Load: {args.clients} concurrent clients, {args.seconds:g} s per row\n\n"
             f"Command: `{command}` (run: `{Path(args.run).name}`, {time.strftime('%Y-%m-%d')}; {machine()}; "
             "clients and server share the machine)\n\n" + table(header, rows) + "\n")
-    publish(args.section, text, ROOT / "docs" / "serving.md")
+    publish(args.section, text)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python bench/zero_shot.py [--backbone me5-small] [--run RUN] [--section zero-shot]
 
 Articles are embedded once; each label set then scores them:
-- descriptions: `zeroshot.TOPICS` (section name and what it holds), knews8's 8 topics; YNAT through the usual map
-  (culture and entertain both count as 생활문화);
+- descriptions: `kornews.model.descriptions.TOPICS` (section name and what it holds), knews8's 8 topics; YNAT
+  through the usual map (culture and entertain both count as 생활문화);
 - names only: the section name alone ("정치 뉴스");
 - YNAT's 7 names: the same descriptions under YNAT's labels (no entertain topic), YNAT dev only.
 knews8: the train split (1,280, where a choice between label sets would be made), the 5 stratified folds over all
@@ -33,12 +33,12 @@ def main():
     args = ap.parse_args()
     from sklearn.model_selection import StratifiedKFold
 
-    from kornews import zeroshot
-    from kornews.clusters import article_text
+    from kornews.model import descriptions
+    from kornews.model.embedding import article_text
     started = time.time()
     ynat, test = yardsticks()
     everything = knews8_all()  # train rows first, then test (ids "train-…", "test-…")
-    clf = zeroshot.ZeroShot("knews8", args.backbone).fit()
+    clf = descriptions.ZeroShot("knews8", args.backbone).fit()
     t0 = time.perf_counter()
     knews8_vectors = clf.transform(article_text(everything))
     knews8_rate = len(everything) / (time.perf_counter() - t0)
@@ -49,22 +49,22 @@ def main():
     truth = everything["label"].to_numpy()
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(everything, truth))
 
-    label_sets = {"descriptions": zeroshot.TOPICS,
-                  "names only": {k: v.split(":")[0] for k, v in zeroshot.TOPICS.items()}}
+    label_sets = {"descriptions": descriptions.TOPICS,
+                  "names only": {k: v.split(":")[0] for k, v in descriptions.TOPICS.items()}}
     rows = []
     for name, found in label_sets.items():
-        scorer = zeroshot.ZeroShot(found, args.backbone).fit()
+        scorer = descriptions.ZeroShot(found, args.backbone).fit()
         probs = scorer.proba(knews8_vectors)
         pred = np.array([scorer.labels_[i] for i in probs.argmax(1)])
         per_fold = [float(np.mean(pred[held] == truth[held])) for _, held in folds]
         y_acc, y_f1 = mapped_scores(scorer.proba(ynat_vectors), scorer.labels_, list(ynat["label"]), TO_YNAT)
         rows.append([name, f"{np.mean(pred[~is_test] == truth[~is_test]):.4f}", mean_sd(per_fold),
                      f"{np.mean(pred[is_test] == truth[is_test]):.4f}", f"{y_acc:.4f}", f"{100 * y_f1:.2f}"])
-    scorer = zeroshot.ZeroShot("ynat", args.backbone).fit()
+    scorer = descriptions.ZeroShot("ynat", args.backbone).fit()
     y_acc, y_f1 = mapped_scores(scorer.proba(ynat_vectors), scorer.labels_, list(ynat["label"]))
     rows.append(["descriptions, YNAT's 7 names", "-", "-", "-", f"{y_acc:.4f}", f"{100 * y_f1:.2f}"])
 
-    mixing = mix(args.run, zeroshot.ZeroShot("knews8", args.backbone).fit(), everything, knews8_vectors,
+    mixing = mix(args.run, descriptions.ZeroShot("knews8", args.backbone).fit(), everything, knews8_vectors,
                  ynat_vectors, ynat, test) if args.run else []
 
     header = ["label set", "knews8 train (1,280)", "knews8 5 folds (1,600)", "knews8 test (320)",
@@ -72,22 +72,23 @@ def main():
     text = "\n".join([
         "## Zero-shot: the pretrained encoder against topic descriptions", "",
         f"`python bench/zero_shot.py {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
-        f"backbone {args.backbone} (fp32, first {zeroshot.MAX_LEN} tokens of title + body), temperature "
-        f"{zeroshot.TEMPERATURE}; {(time.time() - started) / 60:.0f} minutes in all.", "",
+        f"backbone {args.backbone} (fp32, first {descriptions.MAX_LEN} tokens of title + body), temperature "
+        f"{descriptions.TEMPERATURE}; {(time.time() - started) / 60:.0f} minutes in all.", "",
         table(header, rows), "", *mixing,
         f"No training: every number is the pretrained encoder. Speed of the embedding pass: {knews8_rate:.1f} "
         f"knews8 articles/s, {ynat_rate:.1f} YNAT headlines/s (one process, 2 cores). The descriptions were written "
-        "once from the section names (src/kornews/zeroshot.py) and not tuned on these splits."])
+        "once from the section names (src/kornews/model/descriptions.py) and not tuned on these splits."])
     publish(args.section, text)
 
 
 def mix(run, scorer, everything, knews8_vectors, ynat_vectors, ynat, test) -> list[str]:
     """Lines of a table: the run, zero-shot, and their log-probability mixes at a few weights, on the run's
     validation split, knews8 test and YNAT dev."""
-    from kornews import articles, rundir
-    from kornews.classifier import Classifier
-    from kornews.loop import validation_split
-    cfg = rundir.read_config(run)
+    from kornews.data import articles
+    from kornews.inference.classifier import Classifier
+    from kornews.training import config
+    from kornews.data.folds import validation_split
+    cfg = config.read_run(run)
     val = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     clf = Classifier.load(run)
     where = {i: n for n, i in enumerate(everything["id"])}
