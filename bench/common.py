@@ -62,11 +62,15 @@ def section(heading: str, provenance: str, header: list[str], rows: list[list], 
 
 
 def write_section(name: str, text: str, path: Path = DOC) -> None:
-    """Replace (or append) the section between `<!-- name -->` markers in docs/benchmarks.md (or `path`)."""
+    """Replace (or append) the block between `<!-- name:start -->` and `<!-- name:end -->` in docs/benchmarks.md (or
+    `path`). A block is one measurement under a question's `##` heading (the question, its reading and the order of
+    the questions are written by hand around the blocks), so the block's headings go one level down: a bench's
+    `## Title` is written `### Title`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     intro = "# Benchmarks\n\nEvery number below comes from the command printed with it.\n"
     doc = path.read_text(encoding="utf-8") if path.exists() else intro
-    block = f"{start}\n{text.rstrip()}\n{end}"
+    text = re.sub(r"^(#{2,5}) ", r"#\1 ", text.rstrip(), flags=re.M)
+    block = f"{start}\n{text}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +85,7 @@ def publish(name: str, text: str, path: Path = DOC) -> None:
 
 def machine() -> str:
     import platform
+
     import torch
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
@@ -91,8 +96,10 @@ def hybrid_scores(run: Path, articles, truth=None, to=None) -> dict:
     run's validation split by `kornews hybrid`) on `articles`; `to` maps predicted labels first (cross-source)."""
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, tfidf as tfidf_mod
-    from kornews.tasks.hybrid import fit_hybrid
+
+    from kornews import Classifier
+    from kornews.commands.hybrid import fit_hybrid
+    from kornews.stats import tfidf as tfidf_mod
     truth = list(articles["label"]) if truth is None else truth
     clf = Classifier.load(run, hybrid=False)
     enc = clf.predict_proba(articles)
@@ -147,7 +154,7 @@ def start(ap: argparse.ArgumentParser):
 def yardsticks():
     """The two sets every knews8 model is scored on: YNAT dev headlines (9,107, another outlet and period; no body)
     and knews8 test (320 articles, title + body)."""
-    from kornews import articles
+    from kornews.data import articles
     return (articles.read("ynat:dev", mode=2, quiet=True).frame.assign(body=""),
             articles.read("knews8:test", mode=3, quiet=True).frame)
 

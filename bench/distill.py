@@ -14,8 +14,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import kornews, measured_once, provenance, publish, start, table, verb_bench, yardstick_scores, \
-    yardsticks  # noqa: E402
+from common import (
+    kornews,
+    measured_once,
+    provenance,
+    publish,
+    start,
+    table,
+    verb_bench,
+    yardstick_scores,
+    yardsticks,  # noqa: E402
+)
 
 
 def distill(run: Path, out: Path, layers: int, extra: list[str]) -> tuple[str, str]:
@@ -46,7 +55,8 @@ def main():
         rows.append([f"student `{out}`", n, seconds, peak, *scores(out, ynat, test)])
         print(table(header, rows), flush=True)
     text = "\n".join([
-        "## Distilled students", "", provenance("distill", extra, started), "",
+        "## Distilled students" + (f" ({' '.join(extra)})" if extra else ""), "",
+        provenance("distill", extra, started), "",
         table(header, rows), "",
         "knews8 test: 320 articles (one article is 0.31 points). YNAT dev: 9,107 headlines of another outlet and "
         "period, 7 topics (culture and entertain → 생활문화). Students finished by an earlier invocation are reused "

@@ -18,14 +18,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TO_YNAT, kornews, machine, mapped_scores, measured_once, publish, section, table, \
-    yardsticks  # noqa: E402
+from common import (
+    TO_YNAT,
+    kornews,
+    machine,
+    mapped_scores,
+    measured_once,
+    publish,
+    section,
+    table,
+    yardsticks,  # noqa: E402
+)
 
 
 def held_out(teacher: Path):
     """The articles of the teacher's held-out fold (its config's `test`)."""
-    from kornews import articles, rundir
-    return articles.read(rundir.read_config(teacher).test, mode=3, quiet=True).frame
+    from kornews.data import articles
+    from kornews.training import config
+    return articles.read(config.read_run(teacher).test, mode=3, quiet=True).frame
 
 
 def scores(run: Path, test, ynat) -> tuple[float, float]:
@@ -84,7 +94,8 @@ def main():
            f"the default recipe's fold runs ({len(teachers)} of 5, seed {args.seed}, `bench/calibration_cv.py`); "
            f"{(time.time() - started) / 60:.0f} minutes in all, one process at a time.")
     publish(args.section, section(
-        "A distilled student in cross-validation", how, header, rows,
+        f"A distilled student in cross-validation ({' '.join([f'--layers {args.layers}', *extra])})", how, header,
+        rows,
         "Each fold: 320 held-out knews8 articles (title + body) that neither the teacher nor its student trained on "
         "(one article is 0.31 points); YNAT dev: 9,107 headlines of another outlet and period, 7 topics. The "
         "differences are paired by fold (the same articles, the student's own teacher)."))

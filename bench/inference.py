@@ -29,7 +29,7 @@ HEAD256 = {"max_len": 256, "long_strategy": "head"}
 
 
 def articles():
-    from kornews import articles
+    from kornews.data import articles
     df = articles.read("knews8:test", mode=3).frame
     return df.reset_index(drop=True)
 
@@ -58,7 +58,7 @@ def run_pipeline(run, df, batch, dtype, reps, max_length):
 
 def run_kornews(run, df, engine, setting, reps):
     from kornews import Classifier
-    from kornews.featurize import Featurizer
+    from kornews.model.featurize import Featurizer
     clf = Classifier.load(run, engine=engine)
     if setting == "head256":
         f = clf.featurizer
@@ -157,7 +157,8 @@ def main():
     header = ["engine", "model", "input", "articles/s", "vs HF pipeline on the teacher (bf16, same input)",
               "peak RSS MiB", "knews8 test acc"]
     text = "\n".join([
-        "## Prediction speed (knews8 test, 320 articles, title + body, one process)", "",
+        "## Prediction speed" + (f", --cases {args.cases}" if args.cases else "")
+        + " (knews8 test, 320 articles, title + body, one process)", "",
         f"Command: `python bench/inference.py {' '.join(sys.argv[1:])}`  ",
         f"Teacher run: `{args.run}`; machine: {machine()}; {time.strftime('%Y-%m-%d')}", "",
         table(header, rows), "",
