@@ -25,13 +25,24 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TO_YNAT, kornews, mapped_scores, measured_once, provenance, publish, start, table, \
-    verb_bench, yardstick_scores, yardsticks  # noqa: E402
+from common import (
+    TO_YNAT,
+    kornews,
+    mapped_scores,
+    measured_once,
+    provenance,
+    publish,
+    start,
+    table,
+    verb_bench,  # noqa: E402
+    yardstick_scores,
+    yardsticks,
+)
 
 
 def unlabeled(split: str, path: Path) -> pd.DataFrame:
     """YNAT `split` headlines; the file written for `kornews adapt` holds ids and titles only."""
-    from kornews import articles
+    from kornews.data import articles
     frame = articles.read(f"ynat:{split}", mode=2, quiet=True).frame
     if not path.is_file():
         frame[["id", "title"]].to_csv(path, index=False)
@@ -98,6 +109,7 @@ def main():
             spread = out / "adapt" / "spread-probs.npy"
             if case == "transductive" and spread.is_file():  # the target is the scored set: spreading alone
                 import numpy as np
+
                 from kornews import Classifier
                 labels = Classifier.load(out).labels
                 acc, f1 = mapped_scores(np.load(spread), labels, list(ynat_dev["label"]), TO_YNAT)

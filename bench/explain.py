@@ -36,7 +36,8 @@ def main():
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    from kornews import Classifier, articles
+    from kornews import Classifier
+    from kornews.data import articles
     clf = Classifier.load(args.run, hybrid=False, calibrated=False)  # the encoder the explanation is of
     test = articles.read("knews8:test", mode=clf.mode).frame
     clf.predict_proba(test.head(8)), clf.explain(test.head(2), args.k)  # warm both paths before timing

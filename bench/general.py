@@ -14,8 +14,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, kornews, machine, measured_once, publish, start, table, verb_bench,  # noqa: E402
-                    yardstick_scores, yardsticks)
+from common import (  # noqa: E402
+    ROOT,
+    kornews,
+    machine,
+    measured_once,
+    publish,
+    start,
+    table,
+    verb_bench,
+    yardstick_scores,
+    yardsticks,
+)
 
 
 def main():
@@ -31,8 +41,8 @@ def main():
         trained.append(("default recipe, --backbone=<that run>/model", then, measured_once(
             kornews("train", f"--backbone={run / 'model'}", "--test=knews8:test", "--out", str(then), "--quiet"),
             then, then / "final.json")))
-    from kornews import rundir
-    from kornews.classifier import Classifier
+    from kornews.core import rundir
+    from kornews.inference.classifier import Classifier
     ynat, test = yardsticks()
     rows = []
     for name, path, cost in trained:

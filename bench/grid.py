@@ -25,18 +25,18 @@ COLUMNS = ["Condition", "seeds", "folds", "test acc (kept model)", "macro-F1 (ke
 
 def reuse(grid: Path, out: Path, others: list[Path]) -> list[str]:
     """Copy into `out`'s cells the finished cells of `others` that this grid would train with the same config."""
-    from kornews import rundir
-    from kornews.tasks import experiments
-    spec = experiments.read_grid(grid)
+    from kornews.commands import experiment
+    from kornews.training import config
+    spec = experiment.read_grid(grid)
     copied = []
-    for cell in experiments.cells(spec):
-        mine = out / experiments.CELLS / cell.name
+    for cell in experiment.cells(spec):
+        mine = out / experiment.CELLS / cell.name
         if mine.exists():
             continue
         for other in others:
-            theirs = other / experiments.CELLS / cell.name
+            theirs = other / experiment.CELLS / cell.name
             if (theirs / "report.json").is_file() and not cell.fold and \
-                    rundir.read_config(theirs) == experiments.cell_config(spec, cell, out):
+                    config.read_run(theirs) == experiment.cell_config(spec, cell, out):
                 shutil.copytree(theirs, mine)
                 copied.append(f"{cell.name} (from {other})")
                 break

@@ -15,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
 from common import ROOT, kornews, machine, measured, publish, table  # noqa: E402
-
-from kornews import articles, tfidf  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
+
+from kornews.data import articles
+from kornews.stats import tfidf
 
 
 def tfidf_row(mode: int) -> list:

@@ -26,14 +26,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, TO_YNAT, hybrid_scores, kornews, machine, mapped_scores, measured, publish,  # noqa: E402
-                    table)
-
+from common import (  # noqa: E402
+    ROOT,
+    TO_YNAT,
+    hybrid_scores,
+    kornews,
+    machine,
+    mapped_scores,
+    measured,
+    publish,
+    table,
+)
 
 
 def knews8_all():
     import pandas as pd
-    from kornews import articles
+
+    from kornews.data import articles
     parts = [articles.read(f"knews8:{split}", mode=3).frame.assign(id=lambda d, s=split: s + "-" + d["id"])
              for split in ("train", "test")]
     return pd.concat(parts, ignore_index=True)
@@ -46,7 +55,7 @@ def as_csv(df, path: Path):
 
 
 def tfidf_predict(train, articles) -> list:
-    from kornews import tfidf
+    from kornews.stats import tfidf
     clf = tfidf.tfidf_svm().fit(tfidf.texts(train, 3), train["label"])
     return list(clf.predict(tfidf.texts(articles, 3)))
 
@@ -88,7 +97,9 @@ def cross_source(run: Path | None, overrides, out_dir: Path, recipe: str, seeds=
     With `seeds` (the first is the run's), the recipe also trains once per further seed: each seed's row, their
     mean ± sd, and their ensemble (mean probability)."""
     from sklearn.metrics import accuracy_score, f1_score
-    from kornews import Classifier, articles
+
+    from kornews import Classifier
+    from kornews.data import articles
     ynat = articles.read("ynat:dev", mode=2).frame
     truth = list(ynat["label"])
     train, test = articles.read("knews8", mode=3).frame, articles.read("knews8:test", mode=3).frame

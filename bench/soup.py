@@ -16,9 +16,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, TO_YNAT, kornews, machine, mapped_scores, measured, publish, start, table,  # noqa: E402
-                    verb_bench, yardsticks)
-
+from common import (  # noqa: E402
+    ROOT,
+    TO_YNAT,
+    kornews,
+    machine,
+    mapped_scores,
+    measured,
+    publish,
+    start,
+    table,
+    verb_bench,
+    yardsticks,
+)
 
 NUMBER = {2: "two", 3: "three", 4: "four", 5: "five"}
 
@@ -42,7 +52,7 @@ def main():
     if not (soup / "model").is_dir():
         measured(kornews("soup", *map(str, members), "--out", str(soup)), out / "soup.log")
 
-    from kornews.classifier import Classifier
+    from kornews.inference.classifier import Classifier
     ynat, test = yardsticks()
     rows, probs = [], {"ynat": [], "test": []}
     for run in [*members, soup]:

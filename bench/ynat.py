@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; bench scripts are not a package
 from common import ROOT, hybrid_scores, kornews, machine, measured, publish, table  # noqa: E402
-
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
-from kornews import articles, tfidf  # noqa: E402
+from kornews.data import articles
+from kornews.stats import tfidf
 
 PUBLISHED = [("mBERT", 81.55), ("XLM-R base", 83.52), ("KR-BERT", 84.58), ("KoELECTRA", 84.59),
              ("KLUE-RoBERTa base", 85.12), ("KLUE-BERT base", 85.49), ("XLM-R large", 86.06),
