@@ -14,7 +14,8 @@ def kornews_home(tmp_path_factory):
     backbones of the user's home are reused through a link (built there first if missing)."""
     import os
 
-    from kornews import backbones, files
+    from kornews.core import files
+    from kornews.model import backbones
     real = files.home()
     for name in ("me5-small", "me5-small-ko"):
         backbones.pull(name)
@@ -32,7 +33,7 @@ def kornews_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory):
     """Path of a 2-layer cut of me5-small-ko (which is built once into the kornews cache): a fast real model."""
-    from kornews import backbones
+    from kornews.model import backbones
     return backbones.cut_layers(backbones.pull("me5-small-ko"), tmp_path_factory.mktemp("backbones") / "tiny", 2)
 
 
@@ -55,7 +56,7 @@ def slices(tmp_path_factory):
 @pytest.fixture
 def shared():
     """The shared data home (../shared/data) with both datasets, else the test is skipped."""
-    from kornews.datasets import data_home
+    from kornews.data.datasets import data_home
     home = data_home()
     if home is None or not all((home / f).is_file() for f in ("knews8/train.csv", "ynat/dev.tsv")):
         pytest.skip("shared data (../shared/data) not available")
@@ -65,7 +66,7 @@ def shared():
 @pytest.fixture(scope="session")
 def tiny_cfg(slices, tiny_backbone):
     """`tiny_cfg(**overrides)`: a config that trains the tiny backbone on the slices in seconds."""
-    from kornews import config
+    from kornews.training import config
 
     def make(backbone=None, **over):
         values = {"train": str(slices / "train.csv"), "test": str(slices / "test.csv"),
@@ -80,7 +81,7 @@ def tiny_cfg(slices, tiny_backbone):
 def tiny_run(tmp_path_factory, tiny_cfg):
     """A two-epoch mode-3 run of the tiny backbone, shared by the tests that only read a run."""
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    from kornews import loop
+    from kornews.training import loop
     loop.train(tiny_cfg(), run, progress=False, log=lambda s: None)
     return run
 
@@ -89,7 +90,7 @@ def tiny_run(tmp_path_factory, tiny_cfg):
 def probe_run(tmp_path_factory, tiny_cfg):
     """A one-epoch run whose head started from a linear probe (LP-FT) and whose weights are a moving average."""
     run = tmp_path_factory.mktemp("runs") / "probe"
-    from kornews import loop
+    from kornews.training import loop
     loop.train(tiny_cfg(epochs=1, head_init="probe", ema=0.9), run, progress=False, log=lambda s: None)
     return run
 
@@ -101,7 +102,7 @@ def tiny_runs(tiny_cfg, tmp_path_factory):
 
     def get(mode: int):
         if mode not in made:
-            from kornews import loop
+            from kornews.training import loop
             run = tmp_path_factory.mktemp(f"mode{mode}") / "run"
             loop.train(tiny_cfg(mode=mode, epochs=1, clusters={"k": 3}), run, progress=False, log=lambda s: None)
             made[mode] = run
@@ -112,7 +113,7 @@ def tiny_runs(tiny_cfg, tmp_path_factory):
 @pytest.fixture
 def reads(monkeypatch):
     """A spy on the one reader: the list of (source, labeled) of every `articles.read` call the test makes."""
-    from kornews import articles
+    from kornews.data import articles
     calls = []
     real = articles.read
 
@@ -165,31 +166,31 @@ def cluster_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster_sample():
-    from kornews import articles
+    from kornews.data import articles
     return articles.read("knews8", mode=3).frame.groupby("label").head(5).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def cluster_texts(cluster_sample):
-    from kornews import clusters
-    return clusters.article_text(cluster_sample)
+    from kornews.model import embedding
+    return embedding.article_text(cluster_sample)
 
 
 @pytest.fixture
 def embed_calls(monkeypatch):
     """Wrap the engines: record the texts each engine call gets."""
-    from kornews import clusters
+    from kornews.model import embedding
     calls = []
-    real = clusters._engine
+    real = embedding._engine
 
     def engine(name):
         encode = real(name)
         return lambda batch: (calls.append(list(batch)), encode(batch))[1]
-    monkeypatch.setattr(clusters, "_engine", engine)
+    monkeypatch.setattr(embedding, "_engine", engine)
     return calls
 
 
 @pytest.fixture(scope="module")
 def cluster_vectors(cluster_home, cluster_texts):
-    from kornews import clusters
-    return clusters.embed(cluster_texts, "use")
+    from kornews.model import embedding
+    return embedding.embed(cluster_texts, "use")

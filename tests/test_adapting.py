@@ -7,11 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kornews import Classifier, adaptation, articles, loop, rundir
+from kornews import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks import adapting
-from kornews.tasks.adapting import adapt_run, resume_adapt
+from kornews.commands import adapt
+from kornews.commands.adapt import adapt_run, resume_adapt
+from kornews.core import rundir
+from kornews.core.errors import KornewsError
+from kornews.data import articles
+from kornews.stats import transfer
+from kornews.training import config, loop
 
 QUIET = {"progress": False, "log": lambda s: None}
 
@@ -20,7 +24,7 @@ QUIET = {"progress": False, "log": lambda s: None}
 def headlines(tmp_path_factory, slices):
     """Unlabelled news of another source: 40 KLUE YNAT dev headlines (title only), with their own label column
     under the run's label name, holding labels the run never saw: reading them would be an error."""
-    from kornews.datasets import data_home
+    from kornews.data.datasets import data_home
     home = data_home()
     if home is None or not (home / "ynat" / "dev.tsv").is_file():
         pytest.skip("needs ../shared/data/ynat")
@@ -41,7 +45,7 @@ def self_trained(tiny_run, headlines, tmp_path_factory):
 def test_prior_correction_is_the_source_run_reweighted(tiny_run, headlines, tmp_path):
     out = tmp_path / "prior"
     summary = adapt_run(tiny_run, headlines, out, method="prior", **QUIET)
-    shift = adaptation.PriorShift.load(out)
+    shift = transfer.PriorShift.load(out)
     assert shift.n == 40 and shift.fitted_on.endswith("(40 articles, unlabelled)")
     assert summary["target_prior"] == dict(zip(shift.labels, shift.target))
     source = Classifier.load(tiny_run, engine="torch-fp32")
@@ -49,11 +53,11 @@ def test_prior_correction_is_the_source_run_reweighted(tiny_run, headlines, tmp_
     assert adapted.prior == shift and source.prior is None
     np.testing.assert_allclose(adapted.predict_proba(str(headlines)), shift.apply(source.predict_proba(str(headlines))),
                                atol=1e-5)
-    cfg = rundir.read_config(out)
+    cfg = config.read_run(out)
     assert cfg.adapt.method == "prior" and cfg.adapt.source == str(tiny_run.resolve()) and cfg.adapt.pseudo is None
     assert "## Adaptation" in (out / "README.md").read_text()
     # an ordinary run: evaluate uses it, and the report's calibration section undoes the shift
-    test = rundir.read_config(tiny_run).test
+    test = config.read_run(tiny_run).test
     assert main(["evaluate", str(out), test, "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["n"] == 32 and 0 <= report["confidence"]["ece_before"] <= 1
@@ -64,26 +68,26 @@ def test_a_run_whose_head_started_from_a_probe_adapts_as_any(probe_run, headline
     --key=value changes the continued training's recipe."""
     adapt_run(probe_run, headlines, tmp_path / "adapted", method="self-train", per_topic=3, neighbours=0, epochs=1,
               overrides=["--freeze_layers=1"], **QUIET)
-    cfg = rundir.read_config(tmp_path / "adapted")
+    cfg = config.read_run(tmp_path / "adapted")
     assert cfg.head_init == "random" and cfg.adapt.source == str(probe_run.resolve()) and cfg.freeze_layers == 1
     assert (tmp_path / "adapted" / rundir.FINAL).is_file()
 
 
 def test_self_training_continues_the_run_on_pseudo_labels(self_trained, tiny_run):
     out, summary = self_trained
-    cfg = rundir.read_config(out)
+    cfg = config.read_run(out)
     assert cfg.adapt.method == "self-train+prior" and cfg.adapt.pseudo == str((out / "adapt" / "pseudo.csv").resolve())
     assert cfg.epochs == 1 and (out / rundir.FINAL).is_file() and (out / "calibration.json").is_file()
-    assert cfg.lr == rundir.read_config(tiny_run).lr * adapting.LR_SHARE and cfg.adapt.neighbours == 5
+    assert cfg.lr == config.read_run(tiny_run).lr * adapt.LR_SHARE and cfg.adapt.neighbours == 5
     # the picks came from the spread probabilities, each the top topic there
-    spread = np.load(out / "adapt" / adapting.SPREAD_PROBS)
-    source = np.load(out / "adapt" / adapting.SOURCE_PROBS)
+    spread = np.load(out / "adapt" / adapt.SPREAD_PROBS)
+    source = np.load(out / "adapt" / adapt.SOURCE_PROBS)
     assert spread.shape == source.shape and not np.allclose(spread, source)
     pseudo = pd.read_csv(out / "adapt" / "pseudo.csv", dtype=str, keep_default_na=False)
     labels = Classifier.load(tiny_run).labels
     assert set(pseudo["category"]) <= set(labels) and pseudo["category"].value_counts().max() <= 3
     assert sum(summary["pseudo"].values()) == len(pseudo) > 0 and summary["min_confidence"] == 0.0
-    assert (out / "adapt" / "summary.json").is_file() and (out / adaptation.FILE).is_file()
+    assert (out / "adapt" / "summary.json").is_file() and (out / transfer.FILE).is_file()
     # training continued the source run: the head started from the source's, and moved
     import torch
     from safetensors.torch import load_file
@@ -103,7 +107,7 @@ def test_the_target_labels_never_reach_the_code(tiny_run, headlines, tmp_path, m
     runs = []
     for name, source in (("a", headlines), ("b", shuffled)):
         run = tmp_path / name
-        monkeypatch.setattr(adapting, "train_run", lambda *a, **k: None)  # the picks are what labels could reach
+        monkeypatch.setattr(adapt, "train_run", lambda *a, **k: None)  # the picks are what labels could reach
         with pytest.raises(KornewsError):  # no model was trained, so loading the adapted run fails afterwards
             adapt_run(tiny_run, source, run, per_topic=3, **QUIET)
         runs.append(run)
@@ -122,7 +126,7 @@ def test_adapt_resumes_after_an_interruption(tiny_run, headlines, tmp_path, monk
     monkeypatch.setattr(loop, "_train_epoch", killed)
     with pytest.raises(KeyboardInterrupt):
         adapt_run(tiny_run, headlines, out, method="self-train", per_topic=3, epochs=1, **QUIET)
-    probs = out / "adapt" / adapting.SOURCE_PROBS
+    probs = out / "adapt" / adapt.SOURCE_PROBS
     saved = probs.stat().st_mtime_ns
     assert (out / "adapt" / "pseudo.csv").is_file() and not (out / rundir.FINAL).exists()
     with pytest.raises(KornewsError, match="exists and is not empty"):
@@ -130,7 +134,7 @@ def test_adapt_resumes_after_an_interruption(tiny_run, headlines, tmp_path, monk
     monkeypatch.setattr(loop, "_train_epoch", real)
     assert main(["adapt", "--resume", str(out), "--quiet"]) == 0
     assert probs.stat().st_mtime_ns == saved and (out / rundir.FINAL).is_file()
-    assert not (out / adaptation.FILE).exists()  # self-train alone: no prior shift
+    assert not (out / transfer.FILE).exists()  # self-train alone: no prior shift
     with pytest.raises(KornewsError, match="adaptation already finished"):
         resume_adapt(out, **QUIET)
 
@@ -160,9 +164,9 @@ def test_an_adapted_run_adapts_again_from_its_own_training_mix(self_trained, hea
     out, _ = self_trained
     again = tmp_path / "again"
     adapt_run(out, headlines, again, method="prior", **QUIET)
-    shift = adaptation.PriorShift.load(again)
+    shift = transfer.PriorShift.load(again)
     pseudo = pd.read_csv(out / "adapt" / "pseudo.csv", dtype=str)["category"]
-    train = articles.read(rundir.read_config(out).train, mode=3, quiet=True).frame["label"]
+    train = articles.read(config.read_run(out).train, mode=3, quiet=True).frame["label"]
     mix = pd.concat([train, pseudo]).value_counts(normalize=True)
     assert shift.source == [pytest.approx(mix[label], abs=1e-6) for label in shift.labels]
     shutil.rmtree(again)

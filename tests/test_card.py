@@ -3,10 +3,10 @@ import shutil
 
 import yaml
 
-from kornews import card
-from kornews.calibration import Calibration
-from kornews.tasks.calibrate import calibrate_run
-from kornews.tasks.evaluation import evaluate
+from kornews.commands.calibrate import calibrate_run
+from kornews.commands.evaluate import evaluate
+from kornews.stats.confidence import Calibration
+from kornews.training import card
 
 
 def _front_matter(text):

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from kornews import Classifier, runtime
-from kornews.errors import KornewsError
+from kornews import Classifier
+from kornews.core import runtime
+from kornews.core.errors import KornewsError
 
 
 def test_classifier_accepts_run_columns_and_raw_frames(tiny_run, slices):

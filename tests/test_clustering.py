@@ -4,10 +4,10 @@ import json
 import pandas as pd
 import pytest
 
-from kornews import clusters
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks.clustering import cluster
+from kornews.commands.cluster import cluster
+from kornews.core.errors import KornewsError
+from kornews.model import embedding
 
 
 def test_cluster_run_writes_tables_clusterers_and_summary(cluster_home, cluster_sample, cluster_vectors, tmp_path,
@@ -27,11 +27,11 @@ def test_cluster_run_writes_tables_clusterers_and_summary(cluster_home, cluster_
         assert table.to_numpy().sum() == 40 and len(table) == k
         assert pd.read_csv(folder / "test_table.csv", index_col="cluster").to_numpy().sum() == 8
         assert (folder / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
-        clusterer = clusters.Clusterer.load(folder / "clusterer")
+        clusterer = embedding.Clusterer.load(folder / "clusterer")
         assigned = clusterer.predict_vectors(cluster_vectors)
-        assert summary["k"][str(k)]["train"] == pytest.approx(clusters.scores(assigned, cluster_sample["label"]))
+        assert summary["k"][str(k)]["train"] == pytest.approx(embedding.scores(assigned, cluster_sample["label"]))
         assert summary["k"][str(k)]["test"] == pytest.approx(
-            clusters.scores(assigned[::5], cluster_sample["label"][::5]))
+            embedding.scores(assigned[::5], cluster_sample["label"][::5]))
     md = (out / "summary.md").read_text()
     assert "| k | train purity | train NMI | train ARI | test purity | test NMI | test ARI |" in md
     assert f"| 8 | {summary['k']['8']['train']['purity']:.4f} |" in md
@@ -39,7 +39,7 @@ def test_cluster_run_writes_tables_clusterers_and_summary(cluster_home, cluster_
 
 def test_more_clusters_than_articles(cluster_vectors, tmp_path, embed_calls):
     with pytest.raises(KornewsError, match=r"cannot make 41 clusters from 40 articles: use k of at most 40"):
-        clusters.Clusterer(k=41).fit_vectors(cluster_vectors)
+        embedding.Clusterer(k=41).fit_vectors(cluster_vectors)
     with pytest.raises(KornewsError, match=r"cannot make 2000 clusters from the 1280 articles of knews8"):
         cluster("knews8", ks=(8, 2000), out_dir=tmp_path)
     assert embed_calls == []  # refused before embedding anything

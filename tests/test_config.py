@@ -1,7 +1,7 @@
 import pytest
 
-from kornews import config
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.training import config
 
 
 def test_defaults_validate():

@@ -4,10 +4,10 @@ import re
 import pytest
 from helpers import err
 
-from kornews import articles
-from kornews.datasets import data_home, locate
-from kornews.errors import KornewsError
-from kornews.tables import read_table
+from kornews.core.errors import KornewsError
+from kornews.data import articles
+from kornews.data.datasets import data_home, locate
+from kornews.data.tables import read_table
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from conftest import SHARED
 
-from kornews import Classifier, articles
-from kornews.classifier import predictions_frame
+from kornews import Classifier
+from kornews.data import articles
+from kornews.inference.classifier import predictions_frame
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keeps the test's Ray on 127.0.0.1 (see distributed)
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'kornews[ray]')")
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/dat
 
 @pytest.mark.slow  # a Ray cluster started and stopped: 17 s
 def test_ray_predictions_equal_single_process(tiny_runs, tmp_path):
-    from kornews.distributed import predict_dataset
+    from kornews.inference.distributed import predict_dataset
     raw = pd.read_csv(SHARED / "train.csv", dtype=str, keep_default_na=False).sample(300, random_state=1)
     raw["cleanBody"] = raw["cleanBody"].str[:400]
     frame = articles.read(raw, mode=3, labeled=False).frame
@@ -43,14 +44,14 @@ def test_ray_predictions_equal_single_process(tiny_runs, tmp_path):
     (1, 10, 4, None, (4, 1, 1)),            # told otherwise: more actors than cores, one thread each
 ])
 def test_the_pool_fills_the_cores_it_is_given(cpus, rows, actors, threads, expected):
-    from kornews.distributed import plan
+    from kornews.inference.distributed import plan
     assert plan(cpus, rows, actors, threads) == expected
     pool, per_actor, block = expected
     assert -(-rows // block) >= min(rows, pool * 2)  # every actor can get work
 
 
 def test_a_bad_pool_size_is_one_line():
-    from kornews.distributed import plan
-    from kornews.errors import KornewsError
+    from kornews.core.errors import KornewsError
+    from kornews.inference.distributed import plan
     with pytest.raises(KornewsError, match="at least 1"):
         plan(2, 10, actors=0)

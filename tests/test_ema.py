@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from kornews import config, loop, modeling
-from kornews.ema import Ema
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.model import modeling
+from kornews.training import config, loop, setup
+from kornews.training.ema import Ema
 
 
 def _model():
@@ -76,7 +77,7 @@ def test_a_run_scores_and_keeps_the_average(tiny_cfg, tmp_path):
     plain = loop.train(tiny_cfg(epochs=2, test=None), tmp_path / "plain", progress=False, log=lambda s: None)
     assert final["val_loss"] != plain["val_loss"]
     # the saved model is the one validation scored: its loss on the validation split is the recorded one
-    p = loop.prepare(cfg)
+    p = setup.prepare(cfg)
     model = modeling.load(tmp_path / "ema" / "model")
     loss, acc = loop.scores(modeling.doc_logits(model, p.val, p.pad_id, 8), p.val_y)
     assert abs(loss - final["val_loss"]) < 0.02  # bf16 on disk

@@ -3,7 +3,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from kornews import encode
+from kornews.model import encode
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,12 @@ import sys
 
 import pytest
 
-from kornews import Classifier, engines, runtime
+from kornews import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks.onnx_export import export
+from kornews.commands.export import export
+from kornews.core import runtime
+from kornews.core.errors import KornewsError
+from kornews.inference import engines
 
 
 def test_auto_takes_the_graph_where_the_cpu_lacks_bf16(tiny_runs, tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from helpers import write
 
-from kornews.errors import KornewsError
-from kornews.tasks.evaluation import evaluate
+from kornews.commands.evaluate import evaluate
+from kornews.core.errors import KornewsError
 
 
 def test_evaluate_reads_any_header_and_writes_predictions_and_report(tiny_run, slices, tmp_path):

@@ -11,8 +11,8 @@ import yaml
 from conftest import SHARED
 
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks import experiments
+from kornews.commands import experiment
+from kornews.core.errors import KornewsError
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
@@ -79,15 +79,15 @@ def test_summary_statistics():
                           "test_acc_per_epoch": [[0.5, 0.7], [0.6, 0.8], [0.9, 0.8]],
                           "elapsed_per_epoch": [[10, 20], [11, 22], [5, 9]], "kept_epoch": [2, 2, 1],
                           "accuracy": [0.7, 0.8, 0.9], "macro_f1": [0.6, 0.7, 0.85], "train_seconds": [20, 22, 9]})
-    table = experiments.summary(cells, target=0.65)
+    table = experiment.summary(cells, target=0.65)
     a, b = table.iloc[0], table.iloc[1]
     assert a["best test acc (any epoch)"] == "0.7500 ± 0.0707" and a["at epoch"] == "2.0"
     assert a["test acc (kept model)"] == "0.7500 ± 0.0707" and a["test acc after epoch 1"] == "0.5500 ± 0.0707"
     assert a["epochs to target"] == "2.0 (2/2 seeds)" and a["s to target"] == "21"
     assert b["epochs to target"] == "1.0 (1/1 seeds)" and b["test acc (kept model)"] == "0.9000"
-    assert experiments.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
+    assert experiment.summary(cells, target=0.95).iloc[0]["epochs to target"] == "not reached (0/2)"
     # with folds a count covers seed x fold: the same seed in two folds is two cells
-    folded = experiments.summary(cells.assign(seed=1, fold=[1, 2, 1]), target=0.65).iloc[0]
+    folded = experiment.summary(cells.assign(seed=1, fold=[1, 2, 1]), target=0.65).iloc[0]
     assert folded["epochs to target"] == "2.0 (2/2 cells)" and folded["seeds"] == 1 and folded["folds"] == 2
 
 
@@ -107,7 +107,7 @@ def test_bad_grids_fail_before_training(spec, message, tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump({"base": {"test": "knews8:test"}, **spec}))
     with pytest.raises(KornewsError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        experiments.run_grid(path, tmp_path / "out")
+        experiment.run_grid(path, tmp_path / "out")
     assert not (tmp_path / "out" / "cells").exists()
 
 
@@ -128,7 +128,7 @@ def fold_grid(slices, tiny_backbone, tmp_path, shared):
 @pytest.mark.slow  # four cells trained and scored cross-source: about a minute
 def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slices, tmp_path):
     out = tmp_path / "exp"
-    result = experiments.run_grid(fold_grid, out, log=lambda s: None)
+    result = experiment.run_grid(fold_grid, out, log=lambda s: None)
     pooled = pd.concat([pd.read_csv(slices / f"{s}.csv") for s in ("train", "test")])
     held = [pd.read_csv(out / "folds" / f"fold-{k}" / "test.csv") for k in (1, 2)]
     rest = [pd.read_csv(out / "folds" / f"fold-{k}" / "train.csv") for k in (1, 2)]
@@ -157,7 +157,7 @@ def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slice
     first = out / "cells" / "titles-seed1-fold1"
     (first / "cross.json").unlink()
     trained = (first / "final.json").stat().st_mtime_ns
-    experiments.run_grid(fold_grid, out, log=lambda s: None)
+    experiment.run_grid(fold_grid, out, log=lambda s: None)
     assert json.loads((first / "cross.json").read_text()) == cross
     assert (first / "final.json").stat().st_mtime_ns == trained
     assert "Paired against 'titles'" in (out / "report" / "report.md").read_text()
@@ -166,18 +166,18 @@ def test_folds_pool_the_splits_and_pair_cells_with_the_baseline(fold_grid, slice
 def test_paired_differences_and_t():
     cells = pd.DataFrame({"condition": ["base"] * 3 + ["new"] * 3, "seed": [1, 2, 3] * 2, "fold": [1] * 6,
                           "accuracy": [0.80, 0.82, 0.84, 0.82, 0.85, 0.86], "cross_accuracy": [None] * 6})
-    row = experiments.paired(cells, "base").iloc[0]
+    row = experiment.paired(cells, "base").iloc[0]
     # differences 2, 3, 2 points: mean 2.333, sd 0.577, t = 2.333 / (0.577 / sqrt 3) = 7.00
     assert row["pairs"] == 3 and row["Δ test acc (points)"] == "+2.33 ± 0.58" and row["t (test acc)"] == "+7.00"
     assert "Δ cross acc (points)" not in row
 
 
-@pytest.mark.parametrize("grid_file", sorted((experiments.Path(__file__).resolve().parents[1] / "experiments")
+@pytest.mark.parametrize("grid_file", sorted((experiment.Path(__file__).resolve().parents[1] / "experiments")
                                              .glob("*.yaml")), ids=lambda p: p.name)
 def test_the_projects_grids_validate(grid_file, shared):
-    spec = experiments.read_grid(grid_file)
-    todo = experiments.cells(spec)
+    spec = experiment.read_grid(grid_file)
+    todo = experiment.cells(spec)
     for cell in todo:  # every cell's recipe is valid (a fold cell's, before its fold files exist)
-        assert experiments.config.load(base=experiments.config.merge(
-            spec["base"], experiments.config.nest(cell.values))).mode in (1, 2, 3, 4, 5)
+        assert experiment.config.load(base=experiment.config.merge(
+            spec["base"], experiment.config.nest(cell.values))).mode in (1, 2, 3, 4, 5)
     assert len({c.name for c in todo}) == len(todo)

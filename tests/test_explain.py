@@ -5,8 +5,8 @@ import pytest
 
 from kornews import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.explain import _metaspace, _words
+from kornews.core.errors import KornewsError
+from kornews.inference.explain import _metaspace, _words
 
 ARTICLE = {"title": "손흥민, 시즌 10호골 폭발", "body": "손흥민이 리그 경기에서 골을 터뜨리며 팀의 승리를 이끌었다."}
 
@@ -43,5 +43,5 @@ def test_bad_explain_requests(tiny_run):
     with pytest.raises(KornewsError, match=r"explain takes 1 to 50 words, got 0"):
         clf.explain([ARTICLE], k=0)
     with pytest.raises(KornewsError, match="--explain runs in one process"):
-        from kornews.tasks.prediction import predict_file
+        from kornews.commands.predict import predict_file
         predict_file(tiny_run, [ARTICLE], "-", ray="local", explain=2)

@@ -4,10 +4,12 @@ import pytest
 from conftest import SHARED
 from helpers import err
 
-from kornews import Classifier, clusters, loop
-from kornews.config import ClustersConfig, Columns
-from kornews.errors import KornewsError
-from kornews.featurize import InputSpec
+from kornews import Classifier
+from kornews.core.errors import KornewsError
+from kornews.data.datasets import Columns
+from kornews.model import embedding
+from kornews.model.featurize import ClustersConfig, InputSpec
+from kornews.training import setup
 
 
 def test_spec_round_trips_and_reads_old_runs():
@@ -35,8 +37,8 @@ def test_max_len_above_the_model_limit_is_the_same_error_at_load():
 def test_train_and_predict_give_identical_features(mode, tiny_runs, slices, tiny_cfg):
     run = tiny_runs(mode)
     cfg = tiny_cfg(mode=mode, epochs=1, clusters={"k": 3})
-    saved = clusters.Clusterer.load(run / "clusterer") if mode in (4, 5) else None
-    trained = loop.prepare(cfg, clusterer=saved).test  # what training scored the test split on
+    saved = embedding.Clusterer.load(run / "clusterer") if mode in (4, 5) else None
+    trained = setup.prepare(cfg, clusterer=saved).test  # what training scored the test split on
     clf = Classifier.load(run)
     assert clf.spec == InputSpec.from_config(cfg)
     f = clf.featurizer

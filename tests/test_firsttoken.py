@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from kornews import firsttoken, modeling
+from kornews.model import firsttoken, modeling
 
 _original = firsttoken.first_token_forward
 

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from helpers import err
 
-from kornews import config
-from kornews.errors import KornewsError
-from kornews.folds import stratified_split
+from kornews.core.errors import KornewsError
+from kornews.data.folds import stratified_split
+from kornews.training import config
 
 
 def test_stratified_split_is_seeded_stratified_and_keeps_singletons():

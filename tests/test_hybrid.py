@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 from conftest import SHARED
 
-from kornews import Classifier, articles, folds, loop, rundir, tfidf
+from kornews import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks import hybrid as hybrid_task
-from kornews.tasks.hybrid import fit_hybrid
+from kornews.commands import hybrid as hybrid_task
+from kornews.commands.hybrid import fit_hybrid
+from kornews.core.errors import KornewsError
+from kornews.data import articles, folds
+from kornews.stats import tfidf
+from kornews.training import config, setup
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 
@@ -67,8 +70,8 @@ def test_the_test_split_never_reaches_the_fitting(hybrid_run, slices, monkeypatc
     monkeypatch.setattr(hybrid_task, "fit_fusion", spy_fusion)
     fit_hybrid(hybrid_run, "gate", log=lambda s: None)
 
-    cfg = rundir.read_config(hybrid_run)
-    full = loop.read_split(cfg, cfg.train, "train")
+    cfg = config.read_run(hybrid_run)
+    full = setup.read_split(cfg, cfg.train, "train")
     tr, va = folds.stratified_split(full, cfg.val_fraction, cfg.seed)
     test = tfidf.texts(articles.read(slices / "test.csv", mode=3).frame, 3)
     assert sorted(seen["tfidf"]) == sorted(tfidf.texts(tr, 3))      # the training part, nothing else

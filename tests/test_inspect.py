@@ -3,7 +3,7 @@ import re
 
 from helpers import write
 
-from kornews.tasks.inspect import data_info
+from kornews.commands.data import data_info
 
 
 def test_info_numbers(tmp_path):

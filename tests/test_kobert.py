@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kornews.errors import KornewsError
-from kornews.kobert import build_standin, is_kobert_layout, load_kobert_tokenizer
+from kornews.core.errors import KornewsError
+from kornews.model.kobert import build_standin, is_kobert_layout, load_kobert_tokenizer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "knews8"
 A, B = "한국어 모델을 공유합니다.", "북미 정상회담을 앞두고 외교 일정이 빠듯하게 이어지고 있다"
@@ -155,7 +155,9 @@ def test_standin_needs_some_text(tmp_path):
 
 def test_train_and_predict_through_the_kobert_path(standin, slices, tmp_path, tiny_cfg):
     """The whole pipeline on a KoBERT-layout backbone: BERT-style pairs with pad id 1, saved and reloaded."""
-    from kornews import Classifier, backbones, loop
+    from kornews import Classifier
+    from kornews.model import backbones
+    from kornews.training import loop
     cfg = tiny_cfg(backbone=standin, epochs=1, test=None)
     loop.train(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     clf = Classifier.load(tmp_path / "run")

@@ -4,8 +4,8 @@ import json
 import pytest
 from helpers import err
 
-from kornews.errors import KornewsError
-from kornews.labels import LabelMap
+from kornews.core.errors import KornewsError
+from kornews.data.labels import LabelMap
 
 
 def test_label_map_fit_encode_decode_roundtrip():

@@ -5,15 +5,19 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
 from conftest import SHARED
 
-from kornews import config, folds, loop, modeling
 from kornews.cli import main
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.data import folds
+from kornews.model import modeling
+from kornews.training import config, loop, setup, ways
+from kornews.training.ways import also
 
 real_cache_prefix = modeling.cache_prefix
 
@@ -91,7 +95,7 @@ def test_resume_after_kill_mid_epoch(mode, kill_at, extra, slices, tiny_backbone
 
 
 def test_tests_write_to_a_temporary_home(kornews_home, tiny_run):
-    from kornews import files
+    from kornews.core import files
     assert files.home() == kornews_home and any((kornews_home / "tokens").iterdir())
 
 
@@ -190,23 +194,23 @@ def test_backbone_without_tokenizer(slices, tiny_backbone, tmp_path, tiny_cfg):
 def test_title_copies_add_headline_only_articles():
     df = pd.DataFrame({"id": list("abcde"), "title": ["t1", "t2", "", "t4", "t5"], "body": ["b"] * 5,
                        "label": list("xyxyx")})
-    assert loop.title_copies(df, 0.0, 0) is df
-    every = loop.title_copies(df, 1.0, 0)
+    assert setup.title_copies(df, 0.0, 0) is df
+    every = setup.title_copies(df, 1.0, 0)
     copies = every.iloc[len(df):]
     assert list(copies["id"]) == ["a", "b", "d", "e"]  # the untitled article has nothing to copy
     assert (copies["body"] == "").all() and list(copies["label"]) == list("xyyx")
     assert every.iloc[:len(df)].equals(df)  # the originals are kept as they were
-    half = loop.title_copies(df, 0.5, 3)
-    assert len(half) == 7 and half.equals(loop.title_copies(df, 0.5, 3))  # seeded
+    half = setup.title_copies(df, 0.5, 3)
+    assert len(half) == 7 and half.equals(setup.title_copies(df, 0.5, 3))  # seeded
     assert set(half["id"].iloc[5:]) < {"a", "b", "d", "e"}
 
 
 def test_title_copies_reach_training_only(slices, tiny_backbone, tiny_cfg):
     cfg = tiny_cfg(title_copies=1.0)
-    tr, _ = folds.stratified_split(loop.read_split(cfg, cfg.train, "train"), cfg.val_fraction, cfg.seed)
+    tr, _ = folds.stratified_split(setup.read_split(cfg, cfg.train, "train"), cfg.val_fraction, cfg.seed)
     titled = tr[tr["title"] != ""]
-    plain = loop.prepare(tiny_cfg())
-    copied = loop.prepare(cfg)
+    plain = setup.prepare(tiny_cfg())
+    copied = setup.prepare(cfg)
     n = len(plain.train_y)
     assert n == len(tr) and len(copied.train_y) == n + len(titled)
     assert (copied.train_y[:n] == plain.train_y).all() and copied.train.input_ids[:n] == plain.train.input_ids
@@ -224,11 +228,13 @@ def test_a_label_set_costs_minus_the_log_of_its_summed_probability():
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
     sets = torch.tensor([[False, True, True]])  # id 3 = "1 or 2"
     single = torch.tensor([0, 2])
-    assert torch.allclose(loop.objective(logits, single, sets=sets), F.cross_entropy(logits, single))
+    way = also.Also(SimpleNamespace(also=None))
+    way.sets = sets
+    assert torch.allclose(also.label_set_loss(logits, way.allowed(single, 3)), F.cross_entropy(logits, single))
     p = logits.softmax(1)
     expected = -(torch.log(p[0, 0]) + torch.log(p[1, 1] + p[1, 2])) / 2
-    assert torch.allclose(loop.objective(logits, torch.tensor([0, 3]), sets=sets), expected)
-    assert loop.allowed(torch.tensor([3, -1, 1]), 3, sets).tolist() == [
+    assert torch.allclose(also.label_set_loss(logits, way.allowed(torch.tensor([0, 3]), 3)), expected)
+    assert way.allowed(torch.tensor([3, -1, 1]), 3).tolist() == [
         [False, True, True], [False, False, False], [False, True, False]]
 
 
@@ -246,10 +252,10 @@ YNAT_TO_KNEWS8 = {"스포츠": "sport", "경제": "economy", "정치": "politics
 
 
 def test_also_rows_map_labels_and_sets(headlines, tiny_cfg):
-    from kornews.labels import LabelMap
+    from kornews.data.labels import LabelMap
     labels = LabelMap.fit(["culture", "economy", "entertain", "politics", "sport"])
-    df, ids, sets = loop.also_rows(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}), labels)
-    assert len(df) == 6 and ids.tolist() == [4, 1, 3, 5, 5, 4]  # 5 = the one set, culture or entertain
+    rows, sets = also.mapped_rows(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}), labels)
+    assert len(rows) == 6 and rows.y.tolist() == [4, 1, 3, 5, 5, 4]  # 5 = the one set, culture or entertain
     assert sets.tolist() == [[True, False, True, False, False]]
 
 
@@ -258,18 +264,19 @@ def test_also_rows_map_labels_and_sets(headlines, tiny_cfg):
     ({**YNAT_TO_KNEWS8, "정치": "policy"}, "maps to policy, which the training data's labels"),
 ])
 def test_also_labels_that_do_not_fit_are_one_line(headlines, tiny_cfg, labels, message):
-    from kornews.labels import LabelMap
+    from kornews.data.labels import LabelMap
     with pytest.raises(KornewsError, match=message):
-        loop.also_rows(tiny_cfg(also={"data": str(headlines), "labels": labels}),
+        also.mapped_rows(tiny_cfg(also={"data": str(headlines), "labels": labels}),
                        LabelMap.fit(["culture", "economy", "entertain", "politics", "sport"]))
 
 
 def test_training_with_another_source_keeps_validation_its_own(headlines, tiny_cfg, tmp_path):
     cfg = tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}, epochs=1)
-    alone, both = loop.prepare(tiny_cfg()), loop.prepare(cfg)
+    way = ways.of(cfg)
+    alone, both = setup.prepare(tiny_cfg()), setup.prepare(cfg, way)
     assert len(both.train_y) == len(alone.train_y) + 6 and (both.train_y >= 8).sum() == 2
-    assert both.val_y.tolist() == alone.val_y.tolist() and both.label_sets.shape == (1, 8)
-    from kornews.tasks.training import train_run
+    assert both.val_y.tolist() == alone.val_y.tolist() and way.sets.shape == (1, 8)
+    from kornews.commands.train import train_run
     train_run(cfg, tmp_path / "run", progress=False, log=lambda s: None)
     assert (tmp_path / "run" / "final.json").is_file()
     assert config.load(tmp_path / "run" / "config.yaml").also.data == str(headlines)
@@ -279,8 +286,8 @@ def test_training_with_another_source_keeps_validation_its_own(headlines, tiny_c
 
 
 def test_also_repeats_the_runs_own_articles_not_the_other_sources(headlines, tiny_cfg):
-    once = loop.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}))
-    thrice = loop.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8, "repeats": 3}))
+    once = setup.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8}))
+    thrice = setup.prepare(tiny_cfg(also={"data": str(headlines), "labels": YNAT_TO_KNEWS8, "repeats": 3}))
     own = len(once.train_y) - 6
     assert len(thrice.train_y) == 3 * own + 6 and thrice.train_y[-6:].tolist() == once.train_y[-6:].tolist()
     assert thrice.train_y[:3 * own].tolist() == once.train_y[:own].tolist() * 3

@@ -1,7 +1,7 @@
 """metrics: accuracy, P/R/F1 and the confusion matrix of hand-counted examples, and their Markdown."""
 import pytest
 
-from kornews.metrics import compute, markdown
+from kornews.stats.metrics import compute, markdown
 
 
 def test_compute_on_a_hand_counted_example():

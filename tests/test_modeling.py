@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from kornews import Classifier, backbones, clusters, encode, loop, modeling
+from kornews import Classifier
 from kornews.cli import main
-from kornews.encode import Features
-from kornews.errors import KornewsError
-from kornews.featurize import InputSpec
+from kornews.core.errors import KornewsError
+from kornews.model import backbones, embedding, encode, modeling
+from kornews.model.encode import Features
+from kornews.model.featurize import InputSpec
+from kornews.training import loop, setup
 
 
 def _features(tok, template):
@@ -120,7 +122,7 @@ def test_run_assigns_clusters_itself_and_reloads_identically(cluster_run, slices
     assert (cluster_run / "clusterer" / "centroids.npy").is_file()
     df = _articles(slices)
     clf = Classifier.load(cluster_run)
-    ids = clusters.Clusterer.load(cluster_run / "clusterer").predict(clusters.article_text(df))
+    ids = embedding.Clusterer.load(cluster_run / "clusterer").predict(embedding.article_text(df))
     np.testing.assert_allclose(clf.predict_proba(df), clf.predict_proba(df.assign(cluster=ids)), atol=1e-6)
     np.testing.assert_allclose(Classifier.load(cluster_run).predict_proba(df), clf.predict_proba(df), atol=1e-6)
 
@@ -141,7 +143,7 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
     import torch
     from safetensors.torch import load_file
 
-    from kornews import backbones, modeling
+    from kornews.model import backbones, modeling
     clf = Classifier.load(cluster_run)
     if clf.mode == 4:
         assert clf.tokenizer.convert_tokens_to_ids(["[C0]", "[C2]"]) == clf.cluster_token_ids[::2]
@@ -165,10 +167,10 @@ def test_cluster_information_is_learned_and_saved(cluster_run, tiny_backbone):
 def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backbone, tiny_cfg):
     import torch
 
-    from kornews import modeling
+    from kornews.model import modeling
     cfg = tiny_cfg(mode=4, clusters={"k": 3}, freeze_layers=1)
-    p = loop.prepare(cfg)
-    loop.freeze(p.model, cfg)
+    p = setup.prepare(cfg)
+    setup.freeze(p.model, cfg)
     table = modeling.hf(p.model).get_input_embeddings().weight
     trainable = {n for n, t in p.model.named_parameters() if t.requires_grad}
     assert "rows" in trainable and not table.requires_grad and p.model.rows.shape == (3, table.shape[1])
@@ -188,7 +190,7 @@ def test_mode4_trains_only_the_cluster_rows_of_a_frozen_table(slices, tiny_backb
 
 
 def encode_batch(p):
-    from kornews import modeling
+    from kornews.model import modeling
     return modeling.collate(p.train, list(range(8)), p.pad_id, labels=p.train_y)
 
 

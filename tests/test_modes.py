@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from helpers import err
 
-from kornews.errors import KornewsError
-from kornews.modes import headline_only, mode, mode_inputs
+from kornews.core.errors import KornewsError
+from kornews.data.modes import headline_only, mode, mode_inputs
 
 ARTICLES = pd.DataFrame({"title": ["제목1", "", "제목3"], "body": ["본문1", "본문2", ""], "cluster": [0, 2, 1]})
 
@@ -26,7 +26,7 @@ def test_bad_mode4_without_cluster_column():
 
 @pytest.mark.parametrize("number", [0, 6, "3", True, None])
 def test_bad_invalid_mode_is_one_message_everywhere(number):
-    from kornews import config
+    from kornews.training import config
     message = (f"invalid mode {number!r}: choose 1 (body), 2 (title), 3 (title+body pair), "
                "4 or 5 (title+body pair with the run's clusters)")
     for check in (lambda: mode(number), lambda: mode_inputs(ARTICLES, number)):

@@ -8,9 +8,11 @@ import pytest
 import torch
 from conftest import SHARED
 
-from kornews import Classifier, engines, firsttoken
+from kornews import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.inference import engines
+from kornews.model import firsttoken
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data/knews8")
 

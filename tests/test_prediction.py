@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from kornews import Classifier, articles
+from kornews import Classifier
 from kornews.cli import main
+from kornews.data import articles
 
 
 def test_predict_csv_jsonl_and_stdin(tiny_run, slices, tmp_path, capsys, monkeypatch):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from kornews import config, loop, modeling, probing
-from kornews.errors import KornewsError
+from kornews.core.errors import KornewsError
+from kornews.model import modeling
+from kornews.training import config, loop, probing, setup
 
 
 def _blobs(n_per, labels, seed, spread=0.6):
@@ -55,7 +56,7 @@ def test_two_topics_and_a_topic_training_lacks():
 
 
 def test_head_inputs_are_what_the_head_reads(tiny_cfg):
-    p = loop.prepare(tiny_cfg(test=None))
+    p = setup.prepare(tiny_cfg(test=None))
     x = probing.head_inputs(p.model, p.val, p.pad_id, 8)
     assert x.shape == (len(p.val), probing.head_layer(p.model).in_features)
     probe = probing.fit_probe(probing.head_inputs(p.model, p.train, p.pad_id, 8), p.train_y[p.train.doc],
@@ -66,7 +67,7 @@ def test_head_inputs_are_what_the_head_reads(tiny_cfg):
 
 
 def test_a_model_without_a_head_of_its_labels_is_one_line(tiny_cfg):
-    p = loop.prepare(tiny_cfg(test=None))
+    p = setup.prepare(tiny_cfg(test=None))
     p.model.classifier = torch.nn.Linear(p.model.config.hidden_size, len(p.id2label) + 1)
     with pytest.raises(KornewsError, match="no linear layer with 8 outputs"):
         probing.head_layer(p.model)
@@ -120,11 +121,11 @@ def test_prototypes_point_from_the_mean_to_each_description_and_validation_picks
 def test_a_run_with_a_topic_head_starts_from_the_descriptions(tiny_cfg, tmp_path, monkeypatch):
     """At a learning rate too small to move anything, the saved head is the prototypes of the run's topics'
     built-in descriptions, read as the model reads articles."""
-    from kornews import zeroshot
+    from kornews.model import descriptions
     fitted, described, lines = [], [], []
-    real_fit, real_description = probing.fit_prototypes, zeroshot.description
+    real_fit, real_description = probing.fit_prototypes, descriptions.description
     monkeypatch.setattr(probing, "fit_prototypes", lambda *a, **k: fitted.append(real_fit(*a, **k)) or fitted[-1])
-    monkeypatch.setattr(zeroshot, "description", lambda label: described.append(label) or real_description(label))
+    monkeypatch.setattr(descriptions, "description", lambda label: described.append(label) or real_description(label))
     loop.train(tiny_cfg(head_init="topics", epochs=1, test=None, lr=1e-12), tmp_path / "r", progress=False,
                log=lines.append)
     id2label = json.loads((tmp_path / "r/model/config.json").read_text())["id2label"]
@@ -138,7 +139,7 @@ def test_a_run_with_a_topic_head_starts_from_the_descriptions(tiny_cfg, tmp_path
 
 
 def test_built_in_descriptions_and_a_label_of_ones_own():
-    from kornews import zeroshot
-    assert zeroshot.description("politics") == zeroshot.TOPICS["politics"]
-    assert zeroshot.description("스포츠") == zeroshot.TOPICS["sport"]
-    assert zeroshot.description("날씨") == "날씨"
+    from kornews.model import descriptions
+    assert descriptions.description("politics") == descriptions.TOPICS["politics"]
+    assert descriptions.description("스포츠") == descriptions.TOPICS["sport"]
+    assert descriptions.description("날씨") == "날씨"

@@ -12,11 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from kornews import articles, cli, datasets
-from kornews.errors import KornewsError
-from kornews.tables import read_table
-from kornews.tasks import demo
-from kornews.tasks.pull import pull_dataset
+from kornews import cli
+from kornews.commands import demo
+from kornews.commands.data import pull_dataset
+from kornews.core.errors import KornewsError
+from kornews.data import articles, datasets
+from kornews.data.tables import read_table
 
 KNEWS8 = "/Moog303/Korean_News_Classification/archive/refs/heads/master.zip"
 YNAT = "/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_{}.json"

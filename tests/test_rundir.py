@@ -8,8 +8,9 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from kornews import Classifier, modeling
+from kornews import Classifier
 from kornews.cli import main
+from kornews.model import modeling
 
 
 def test_run_directory_describes_itself(tiny_run):
@@ -61,7 +62,7 @@ def test_old_run_layout_still_loads(tiny_backbone, slices, tmp_path):
     model = modeling.build(str(tiny_backbone), labels, seed=3)
     model.config.kornews = {"mode": 3, "max_len": 48, "long_strategy": "head", "columns": None}
     model.save_pretrained(tmp_path / "old" / "model")
-    from kornews import backbones
+    from kornews.model import backbones
     backbones.load_tokenizer(tiny_backbone).save_pretrained(tmp_path / "old" / "model")
     clf = Classifier.load(tmp_path / "old", engine="torch-fp32")
     assert clf.spec.max_len == 48 and clf.spec.long_strategy == "head" and clf.labels == list(labels.values())

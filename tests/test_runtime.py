@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from kornews import modeling, runtime
-from kornews.errors import KornewsError
+from kornews.core import runtime
+from kornews.core.errors import KornewsError
+from kornews.model import modeling
 
 GPU = torch.cuda.is_available()
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kornews import loop
-from kornews.classifier import Classifier
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks.souping import soup_run
+from kornews.commands.soup import soup_run
+from kornews.core.errors import KornewsError
+from kornews.data import folds
+from kornews.inference.classifier import Classifier
+from kornews.training import loop, setup
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +45,13 @@ def test_the_soup_is_the_mean_of_its_members_and_a_run_like_any(members, tmp_pat
 def test_members_share_validation_articles_and_head(tiny_cfg):
     import pandas as pd
     df = pd.DataFrame({"label": list("abcd") * 10, "id": [str(i) for i in range(40)]})
-    split = [set(loop.validation_split(tiny_cfg(seed=s, split_seed=7), df)[1].id) for s in (1, 2)]
-    assert split[0] == split[1] != set(loop.validation_split(tiny_cfg(seed=1), df)[1].id)
-    heads = [loop.prepare(tiny_cfg(seed=s, init_seed=7)).model.classifier.weight for s in (1, 2)]
+    split = [set(folds.validation_split(tiny_cfg(seed=s, split_seed=7), df)[1].id) for s in (1, 2)]
+    assert split[0] == split[1] != set(folds.validation_split(tiny_cfg(seed=1), df)[1].id)
+    heads = [setup.prepare(tiny_cfg(seed=s, init_seed=7)).model.classifier.weight for s in (1, 2)]
     assert torch.equal(heads[0], heads[1])
     # a run without split_seed and init_seed draws both with its seed: seed 7 alone is the same start
-    assert set(loop.validation_split(tiny_cfg(seed=7), df)[1].id) == split[0]
-    assert torch.equal(loop.prepare(tiny_cfg(seed=7)).model.classifier.weight, heads[0])
+    assert set(folds.validation_split(tiny_cfg(seed=7), df)[1].id) == split[0]
+    assert torch.equal(setup.prepare(tiny_cfg(seed=7)).model.classifier.weight, heads[0])
 
 
 def test_a_run_whose_seed_gave_the_shared_split_and_head_is_a_member(members, tmp_path):

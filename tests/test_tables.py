@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from helpers import KNEWS_CSV, err, write
 
-from kornews.errors import KornewsError
-from kornews.tables import read_table
+from kornews.core.errors import KornewsError
+from kornews.data.tables import read_table
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949", "euc-kr"])

@@ -4,9 +4,10 @@ import pickle
 import numpy as np
 import pytest
 
-from kornews import articles, tfidf
-from kornews.errors import KornewsError
-from kornews.labels import LabelMap
+from kornews.core.errors import KornewsError
+from kornews.data import articles
+from kornews.data.labels import LabelMap
+from kornews.stats import tfidf
 
 
 @pytest.fixture(scope="module")

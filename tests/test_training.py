@@ -2,7 +2,7 @@
 
 
 from kornews import Classifier
-from kornews.tasks.training import train_run
+from kornews.commands.train import train_run
 
 
 def test_training_with_a_fusion_writes_the_hybrid(slices, tiny_backbone, tmp_path, tiny_cfg):

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from kornews.cli import main
-from kornews.errors import KornewsError
-from kornews.tasks.zero_shot import zero_shot
+from kornews.commands.zero_shot import zero_shot
+from kornews.core.errors import KornewsError
 
 
 def test_labelled_data_is_predicted_and_scored(slices, tiny_backbone, tmp_path):

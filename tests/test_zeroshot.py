@@ -2,23 +2,23 @@
 import numpy as np
 import pytest
 
-from kornews import zeroshot
-from kornews.errors import KornewsError
-from kornews.zeroshot import ZeroShot
+from kornews.core.errors import KornewsError
+from kornews.model import descriptions
+from kornews.model.descriptions import ZeroShot
 
 
 def test_builtin_label_sets_cover_both_datasets():
-    assert sorted(zeroshot.descriptions("knews8")) == sorted(
+    assert sorted(descriptions.descriptions("knews8")) == sorted(
         ["culture", "economy", "entertain", "international", "it", "politics", "society", "sport"])
-    ynat = zeroshot.descriptions("ynat")
+    ynat = descriptions.descriptions("ynat")
     assert sorted(ynat) == sorted(["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"])
-    assert ynat["정치"] == zeroshot.TOPICS["politics"]  # one description per topic, whatever its name
+    assert ynat["정치"] == descriptions.TOPICS["politics"]  # one description per topic, whatever its name
 
 
 def test_descriptions_from_a_yaml_file(tmp_path):
     path = tmp_path / "topics.yaml"
     path.write_text("날씨: 날씨 뉴스, 기온, 비, 눈\n증시: 주식 시장, 코스피, 코스닥\n", encoding="utf-8")
-    assert zeroshot.descriptions(str(path)) == {"날씨": "날씨 뉴스, 기온, 비, 눈", "증시": "주식 시장, 코스피, 코스닥"}
+    assert descriptions.descriptions(str(path)) == {"날씨": "날씨 뉴스, 기온, 비, 눈", "증시": "주식 시장, 코스피, 코스닥"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -32,7 +32,7 @@ def test_bad_label_sets_are_one_line(tmp_path, text, message):
     if text is not None:
         path.write_text(text, encoding="utf-8")
     with pytest.raises(KornewsError, match=message):
-        zeroshot.descriptions(str(path))
+        descriptions.descriptions(str(path))
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_a_missing_backbone_is_one_line(tmp_path):
 
 def test_the_pretrained_encoder_sorts_news_well_above_chance(slices):
     """The built-in me5-small, untrained, on 32 knews8 test articles (4 per topic): far above chance (0.125)."""
-    from kornews import articles
-    from kornews.clusters import article_text
+    from kornews.data import articles
+    from kornews.model.embedding import article_text
     df = articles.read(str(slices / "test.csv"), mode=3).frame
     pred = ZeroShot("knews8").fit().predict(article_text(df))
     assert np.mean(np.array(pred) == df["label"].to_numpy()) >= 0.5

@@ -1,10 +1,12 @@
 """kornews: fine-tune transformer encoders to classify Korean news by topic."""
-from .version import __version__  # noqa: F401
+from kornews.core.version import __version__
+
+__all__ = ["Classifier", "__version__"]
 
 
 def __getattr__(name):
     # Lazy, so `import kornews` (and `kornews --help`) never pays for torch.
     if name == "Classifier":
-        from .classifier import Classifier
+        from kornews.inference.classifier import Classifier
         return Classifier
     raise AttributeError(name)

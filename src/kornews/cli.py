@@ -3,14 +3,13 @@ import argparse
 import os
 import sys
 
-from .version import __version__
-from .errors import KornewsError
-
+from kornews.core.errors import KornewsError
+from kornews.core.version import __version__
 
 # --- verbs: each parses nothing itself, calls one task, prints the result -------------------------
 
 def cmd_backbone(args):
-    from . import backbones
+    from kornews.model import backbones
     if args.action == "pull":
         for name in args.names or [backbones.DEFAULT]:
             print(backbones.pull(name, force=args.force))
@@ -25,23 +24,23 @@ def cmd_backbone(args):
 
 def cmd_data(args):
     if args.action == "info":
-        from .tasks.inspect import data_info
+        from kornews.commands.data import data_info
         spec = None
         if args.run:
-            from .classifier import locate
+            from kornews.inference.classifier import locate
             spec = locate(args.run)[3]
         print(data_info(args.source, mode=spec.mode if spec else args.mode, columns=spec.columns if spec else None,
                         encoding=args.encoding))
     elif args.action == "pull":
-        from .tasks.pull import pull_dataset
+        from kornews.commands.data import pull_dataset
         print(pull_dataset(args.source, to=args.to, force=args.force, progress=not args.quiet))
 
 
 def cmd_train(args):
-    from . import config, rundir
-    from .tasks.training import default_run_dir, train_run
+    from kornews.commands.train import default_run_dir, train_run
+    from kornews.training import config
     if args.resume:
-        cfg = rundir.read_config(args.resume)
+        cfg = config.read_run(args.resume)
         if args.recipe or args.extra:
             raise KornewsError("--resume continues a run as it was configured; drop the recipe and overrides")
         out = args.resume
@@ -55,34 +54,34 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from .metrics import markdown
-    from .tasks.evaluation import evaluate
+    from kornews.commands.evaluate import evaluate
+    from kornews.stats.metrics import markdown
     metrics = evaluate(args.run, args.data, encoding=args.encoding, progress=not args.quiet, engine=args.engine,
                        device=args.device)
     print(markdown(metrics, f"Evaluation of {args.run} on {args.data}"))
 
 
 def cmd_predict(args):
-    from .tasks.prediction import predict_file
+    from kornews.commands.predict import predict_file
     predict_file(args.run, args.data, args.output, fmt=args.format, encoding=args.encoding, engine=args.engine,
                  threads=args.threads, ray=args.ray, actors=args.actors, progress=not args.quiet,
                  min_confidence=args.min_confidence, explain=args.explain, device=args.device)
 
 
 def cmd_zero_shot(args):
-    from .tasks.zero_shot import zero_shot
+    from kornews.commands.zero_shot import zero_shot
     zero_shot(args.data, args.output, labels=args.labels, backbone=args.backbone, fmt=args.format,
               encoding=args.encoding, log=lambda s: print(f"kornews: {s}", file=sys.stderr))
 
 
 def cmd_calibrate(args):
-    from .tasks.calibrate import calibrate_run
+    from kornews.commands.calibrate import calibrate_run
     calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy,
                   method=args.method)
 
 
 def cmd_adapt(args):
-    from .tasks.adapting import adapt_run, resume_adapt
+    from kornews.commands.adapt import adapt_run, resume_adapt
     if args.resume:
         if args.run or args.unlabeled or args.extra:
             raise KornewsError("--resume continues an adaptation as it was planned; drop RUN, UNLABELED and "
@@ -97,7 +96,7 @@ def cmd_adapt(args):
 
 
 def cmd_distill(args):
-    from .tasks.distilling import distill_run
+    from kornews.commands.distill import distill_run
     final = distill_run(args.teacher, args.out, layers=args.layers, unlabeled=args.unlabeled, max_len=args.max_len,
                         epochs=args.epochs, lr=args.lr, alpha=args.alpha, temperature=args.temperature,
                         hidden=args.hidden, encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
@@ -106,24 +105,25 @@ def cmd_distill(args):
 
 
 def cmd_soup(args):
-    from .tasks.souping import soup_run
+    from kornews.commands.soup import soup_run
     soup_run(args.runs, args.out)
 
 
 def cmd_export(args):
-    from .tasks.onnx_export import export
+    from kornews.commands.export import export
     export(args.run, int8=args.int8)
 
 
 def cmd_hybrid(args):
-    from .tasks.hybrid import fit_hybrid
+    from kornews.commands.hybrid import fit_hybrid
     fit_hybrid(args.run, args.fusion)
 
 
 def cmd_serve(args):
     try:
         import uvicorn  # noqa: F401
-        from .serve import Settings, serve
+
+        from kornews.serve import Settings, serve
     except ImportError as e:  # FastAPI and uvicorn are an extra: the demo never serves
         if (e.name or "").startswith("kornews"):
             raise
@@ -136,30 +136,30 @@ def cmd_serve(args):
 
 
 def cmd_report(args):
-    from .metrics import markdown
-    from .tasks.reporting import build_report
+    from kornews.commands.report import build_report
+    from kornews.stats.metrics import markdown
     print(markdown(build_report(args.run), f"Evaluation of {args.run}"))
 
 
 def cmd_demo(args):
-    from .tasks.demo import demo
+    from kornews.commands.demo import demo
     demo(args.out, args.extra, progress=not args.quiet)
 
 
 def cmd_experiment(args):
-    from .tasks import experiments
+    from kornews.commands import experiment
     if args.grid == "report":
         if not args.dir:
             raise KornewsError("usage: kornews experiment report DIR")
-        experiments.grid_report(args.dir, target=args.target)
+        experiment.grid_report(args.dir, target=args.target)
     else:
         from pathlib import Path
         out = args.out or args.dir or f"runs/experiment-{Path(args.grid).stem}"
-        experiments.run_grid(args.grid, out, progress=not args.quiet)
+        experiment.run_grid(args.grid, out, progress=not args.quiet)
 
 
 def cmd_cluster(args):
-    from .tasks.clustering import cluster, summary_markdown
+    from kornews.commands.cluster import cluster, summary_markdown
     try:
         ks = [int(k) for k in args.k.split(",") if k.strip()]
     except ValueError:
@@ -169,18 +169,18 @@ def cmd_cluster(args):
 
 
 def _fusion_argument(p):
-    from .tfidf import FUSIONS
+    from kornews.stats.tfidf import FUSIONS
     p.add_argument("--fusion", default="average", choices=FUSIONS,
                    help="how the two models' probabilities combine (see tfidf.py)")
 
 
 def _method_argument(p, help_text):
-    from .adaptation import METHODS
+    from kornews.stats.transfer import METHODS
     p.add_argument("--method", default="self-train", choices=METHODS, help=help_text)
 
 
 def _engine_argument(p):
-    from .engines import CHOICES
+    from kornews.inference.engines import CHOICES
     p.add_argument("--engine", default="auto", choices=CHOICES,
                    help="auto: the fastest the run has (an exported ONNX graph, else torch in bf16 where the CPU "
                         "has bf16 units)")

@@ -12,7 +12,7 @@ Every error reaches the client as {"error": {"status", "message"}} and the log a
     batcher   the Batcher
     schemas   the request and response models
 """
-from .app import Settings, create_app, serve
-from .batcher import Batcher
+from kornews.serve.app import Settings, create_app, serve
+from kornews.serve.batcher import Batcher
 
 __all__ = ["Batcher", "Settings", "create_app", "serve"]

@@ -14,12 +14,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from .. import rundir, tables
-from ..classifier import Classifier, locate, predictions_frame, predictions_text, review_threshold
-from ..errors import KornewsError
-from .batcher import Batcher
-from .guard import Guard
-from .schemas import ERRORS, FILE_OK, Article, Batch, BatchResult, Single
+from kornews.core.errors import KornewsError
+from kornews.data import tables
+from kornews.inference.classifier import (
+    Classifier,
+    locate,
+    predictions_frame,
+    predictions_text,
+    review_threshold,
+)
+from kornews.serve.batcher import Batcher
+from kornews.serve.guard import Guard
+from kornews.serve.schemas import ERRORS, FILE_OK, Article, Batch, BatchResult, Single
+from kornews.training import config
 
 log = logging.getLogger("kornews.serve")  # the server's one logger, whichever module writes
 PAGE = Path(__file__).parents[1] / "static" / "index.html"
@@ -134,7 +141,7 @@ def _encodable(text: str) -> str:
 
 def _backbone(run_dir: Path):
     try:
-        return rundir.read_config(run_dir).backbone
+        return config.read_run(run_dir).backbone
     except (KornewsError, OSError, ValueError):
         return None
 
@@ -157,7 +164,7 @@ def _metrics(run_dir: Path) -> dict:
 def page_font() -> bytes | None:
     """NanumGothic as browsers accept it: its empty TSI* tables (hinting sources) make Chromium's font
     sanitizer (OTS) reject the file whole, so they are dropped."""
-    from ..plots import bundled_font
+    from kornews.core.plots import bundled_font
     if (path := bundled_font()) is None:
         return None
     from fontTools.ttLib import TTFont  # matplotlib's dependency
@@ -272,7 +279,7 @@ def _ascii(name: str) -> str:
 
 
 def _version() -> str:
-    from ..version import __version__
+    from kornews.core.version import __version__
     return __version__
 
 
@@ -286,7 +293,7 @@ def app_from_env() -> FastAPI:
 def serve(settings: Settings, host="127.0.0.1", port=8000, workers=1, access_log=True) -> None:
     import uvicorn
 
-    from .. import runtime
+    from kornews.core import runtime
     locate(settings.run)  # a wrong path fails here, in one line, before any worker starts
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         log.warning("serving on %s without an API key: anyone who reaches this address can use it "

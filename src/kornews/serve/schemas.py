@@ -1,7 +1,7 @@
 """What the API takes and answers, as pydantic models: the OpenAPI schema at /openapi.json comes from these."""
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from ..articles import EXAMPLE_ARTICLES, MAX_CHARS
+from kornews.data.articles import EXAMPLE_ARTICLES, MAX_CHARS
 
 REVIEW = ("mark results whose confidence is below this for review (default: the server's --min-confidence, else "
           "the run's threshold from `kornews calibrate`; 0: none)")

@@ -1,0 +1,1 @@
+"""Sources to articles: tables (bytes to rows), the named datasets and their download, the one reader, labels, folds, the input modes."""

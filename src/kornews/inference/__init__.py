@@ -1,0 +1,1 @@
+"""Using a run: Classifier, the engines (torch, ONNX), explanations, Ray batch prediction."""
