@@ -153,7 +153,7 @@ def live_server(app):
     return serving()
 
 
-# --- cluster fixtures (tests/test_clusters.py, tests/test_clustering.py): 40 knews8 articles embedded once per
+# --- cluster fixtures (tests/model/test_embedding.py, tests/commands/test_cluster.py): 40 knews8 articles embedded once per
 # module with the real USE embedder, into a temporary KORNEWS_HOME so the cache starts cold
 
 @pytest.fixture(scope="module")

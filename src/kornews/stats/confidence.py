@@ -1,6 +1,6 @@
 """Confidence a user can act on: a temperature fitted on labelled articles, the calibration error it leaves, and
 the accuracy-coverage trade of a review threshold. Pure functions of probabilities and labels, plus the run's
-`calibration.json` (written by `tasks.calibrate`, read by `Classifier`).
+`calibration.json` (written by `commands.calibrate`, read by `Classifier`).
 
 The temperature T rescales the final log-probabilities, p ∝ exp(log p_raw / T): for an encoder alone that is
 softmax(logits / T); for a hybrid it calibrates the fused output, the probabilities a user sees. A run read as title

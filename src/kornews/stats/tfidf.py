@@ -1,5 +1,5 @@
 """TF-IDF and fusion, the hybrid's parts: beside a run's fine-tuned encoder, a character n-gram TF-IDF model trained
-on the same training part, and a fusion of the two fitted on the validation split only (`tasks.hybrid` fits them).
+on the same training part, and a fusion of the two fitted on the validation split only (`commands.hybrid` fits them).
 Stored without pickle:
 
     RUN/hybrid/tfidf.json           vectorizer settings and vocabulary (n-gram → column)

@@ -1,5 +1,5 @@
 """Adapting a run to unlabelled articles of another source: pure functions of probabilities, plus the run's
-`adaptation.json` (written by `tasks.adapting`, read by `Classifier`).
+`adaptation.json` (written by `commands.adapt`, read by `Classifier`).
 
 - Prior correction (Saerens, Latinne & Decaestecker, 2002): the topic mix of the target is re-estimated by EM on
   the run's calibrated probabilities, and every probability is re-weighted by target prior / training prior.

@@ -105,7 +105,7 @@ def train(cfg, out, *, way: Way | None = None, resume=False, progress=True, log=
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     way = ways.of(cfg) if way is None else way
-    p = setup.prepare(cfg, way, clusterer=setup.load_clusterer(out, resume), log=log if main else None)
+    p = setup.prepare(cfg, way, resumed=out if resume else None, log=log if main else None)
     p.model.to(device)  # built on the CPU first, so a seed starts from the same weights on every device
     way.to(device)
     setup.freeze_and_cache(p, cfg, log=log if main else None, progress=progress and main)
@@ -165,8 +165,8 @@ def _open_run(out: Path, resume: bool):
         ckpt = out / rundir.CHECKPOINT / "state.pt"
         # killed before the first epoch ended: nothing to resume from, so the run starts over in place
         return torch.load(ckpt, weights_only=True, map_location="cpu") if ckpt.is_file() else None
-    # every rank checks, so none starts work that rank 0 refuses; a verb may stage its inputs in adapt/ first
-    if out.exists() and any(p.name != rundir.ADAPT for p in out.iterdir()):
+    # every rank checks, so none starts work that rank 0 refuses; a verb may stage its inputs there first
+    if out.exists() and any(p.name not in rundir.STAGED for p in out.iterdir()):
         raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
     return None
 

@@ -52,10 +52,13 @@ def title_copies(df, share: float, seed: int):
     return pd.concat([df, copies.assign(body="")], ignore_index=True)
 
 
-def prepare(cfg, way: Way | None = None, clusterer=None, log=None) -> Prepared:
+def prepare(cfg, way: Way | None = None, clusterer=None, resumed: Path | None = None, log=None) -> Prepared:
     """The run `cfg` describes, ready for its first step; `way`: the way of training it asks for, unless given;
-    `log` hears a line per stage, saying what it found."""
+    `resumed`: the run directory being resumed (its clusterer is kept); `log` hears a line per stage, saying what it
+    found."""
     way = ways.of(cfg) if way is None else way
+    if clusterer is None and resumed is not None and (Path(resumed) / rundir.CLUSTERER).is_dir():
+        clusterer = embedding.Clusterer.load(Path(resumed) / rundir.CLUSTERER)
     say = log or (lambda line: None)
     df = read_split(cfg, cfg.train, "train")
     labels = LabelMap.fit(df["label"])
@@ -108,12 +111,6 @@ def prepare(cfg, way: Way | None = None, clusterer=None, log=None) -> Prepared:
     return Prepared(model=model, tokenizer=tok, pad_id=featurizer.pad_id, id2label=labels.id2label,
                     featurizer=featurizer, clusterer=clusterer, train=train, train_y=own.y, val=val,
                     val_y=np.asarray(labels.encode(va["label"])), test=test, test_y=test_y)
-
-
-def load_clusterer(out: Path, resume: bool):
-    """A resumed run's clusterer, as it was fitted (None: fit one)."""
-    saved = out / rundir.CLUSTERER
-    return embedding.Clusterer.load(saved) if resume and saved.is_dir() else None
 
 
 def freeze(model, cfg) -> None:

@@ -1,4 +1,4 @@
-"""tasks.adapting (`kornews adapt`): prior correction and self-training into a new run directory; the target's
+"""commands.adapt (`kornews adapt`): prior correction and self-training into a new run directory; the target's
 labels never reach the code; resumable; bad input is one line and writes nothing."""
 import json
 import shutil

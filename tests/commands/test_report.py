@@ -1,5 +1,6 @@
-"""tasks.reporting: report.json, report.md and plots rebuilt from a run's saved predictions alone."""
+"""commands.report: report.json, report.md and plots rebuilt from a run's saved predictions alone."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,8 @@ import pytest
 from kornews.cli import main
 
 
-def test_evaluate_then_report_rebuilds_without_model(tiny_run, slices, capsys):
+def test_evaluate_then_report_rebuilds_without_model(tiny_run, slices, capsys, tmp_path):
+    tiny_run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays unevaluated for other tests
     assert main(["evaluate", str(tiny_run), str(slices / "test.csv"), "--quiet"]) == 0
     assert "Accuracy" in capsys.readouterr().out
     preds = pd.read_csv(tiny_run / "predictions.csv", dtype=str)

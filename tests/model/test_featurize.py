@@ -27,7 +27,7 @@ def test_spec_round_trips_and_reads_old_runs():
 
 
 def test_max_len_above_the_model_limit_is_the_same_error_at_load():
-    """Training refuses it (tests/test_loop.py); a saved spec that asks for it is refused the same way."""
+    """Training refuses it (tests/training/test_loop.py); a saved spec that asks for it is refused the same way."""
     with pytest.raises(KornewsError, match=err("max_len 600 exceeds the limit of 512 positions of the model")):
         InputSpec.from_dict({"mode": 3, "max_len": 600}, max_positions=512)
 

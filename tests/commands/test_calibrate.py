@@ -1,4 +1,4 @@
-"""tasks.calibrate: a run's temperature and review threshold, applied by every prediction path and reported."""
+"""commands.calibrate: a run's temperature and review threshold, applied by every prediction path and reported."""
 import json
 import shutil
 

@@ -9,7 +9,7 @@ import pytest
 from kornews.core.errors import KornewsError
 from kornews.model.kobert import build_standin, is_kobert_layout, load_kobert_tokenizer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "knews8"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "knews8"
 A, B = "한국어 모델을 공유합니다.", "북미 정상회담을 앞두고 외교 일정이 빠듯하게 이어지고 있다"
 
 

@@ -1,4 +1,4 @@
-"""tasks.evaluation: `kornews evaluate` reads labelled data as the run does, refuses unseen labels before writing."""
+"""commands.evaluate: `kornews evaluate` reads labelled data as the run does, refuses unseen labels before writing."""
 import shutil
 
 import pandas as pd

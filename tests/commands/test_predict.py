@@ -1,4 +1,4 @@
-"""tasks.prediction: `kornews predict` from files, datasets and stdin to CSV/JSONL, in input order."""
+"""commands.predict: `kornews predict` from files, datasets and stdin to CSV/JSONL, in input order."""
 import json
 import shutil
 import sys

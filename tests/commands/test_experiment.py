@@ -172,7 +172,7 @@ def test_paired_differences_and_t():
     assert "Δ cross acc (points)" not in row
 
 
-@pytest.mark.parametrize("grid_file", sorted((experiment.Path(__file__).resolve().parents[1] / "experiments")
+@pytest.mark.parametrize("grid_file", sorted((experiment.Path(__file__).resolve().parents[2] / "experiments")
                                              .glob("*.yaml")), ids=lambda p: p.name)
 def test_the_projects_grids_validate(grid_file, shared):
     spec = experiment.read_grid(grid_file)

@@ -1,4 +1,4 @@
-"""tasks.clustering: `kornews cluster` writes tables, clusterers and a summary for every k."""
+"""commands.cluster: `kornews cluster` writes tables, clusterers and a summary for every k."""
 import json
 
 import pandas as pd

@@ -1,4 +1,4 @@
-"""tasks.training: the loop, then the hybrid when the recipe asks for one."""
+"""commands.train: the loop, then the hybrid when the recipe asks for one."""
 
 
 from kornews import Classifier

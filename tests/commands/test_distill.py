@@ -1,4 +1,4 @@
-"""tasks.distilling (`kornews distill`) and the loop's distillation loss: a student with fewer layers, started
+"""commands.distill (`kornews distill`) and the loop's distillation loss: a student with fewer layers, started
 from its teacher's, trained on its logits; an ordinary run directory; bad input is one line and writes nothing."""
 import dataclasses
 import json

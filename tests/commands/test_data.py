@@ -1,4 +1,4 @@
-"""tasks.inspect: `kornews data info` shows what the one reader makes of a source."""
+"""commands.data: `kornews data info` shows what the one reader makes of a source."""
 import re
 
 from helpers import write
