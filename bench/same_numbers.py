@@ -4,9 +4,10 @@ and with the working tree's, and their final metrics are compared to the last di
 
     python bench/same_numbers.py --base e8ef8c9
 
-Slice: 20 knews8 training articles per topic, the real backbone (me5-small-ko) with 10 of its 12 layers frozen,
-64 tokens, one epoch; YNAT train's first 120 headlines as the other source and as the unlabelled articles. Each run is
-a `kornews` subprocess whose PYTHONPATH points at that tree's src/.
+Slice: 40 knews8 training articles per topic, the real backbone (me5-small-ko) with 8 of its 12 layers frozen,
+128 tokens, three epochs (the adapted run and the student: one); YNAT train's first 120 headlines as the other
+source and as the unlabelled articles. Each run is a `kornews` subprocess whose PYTHONPATH points at that tree's src/
+(checked: the tree's kornews is the one imported).
 """
 import argparse
 import json
@@ -21,7 +22,7 @@ from common import ROOT, machine, publish, section
 
 from kornews.data import articles
 
-RECIPE = ["--epochs=1", "--max_len=64", "--freeze_layers=10", "--val_fraction=0.25", "--test=knews8:test"]
+RECIPE = ["--epochs=3", "--max_len=128", "--freeze_layers=8", "--val_fraction=0.25", "--test=knews8:test"]
 YNAT_TO_KNEWS8 = {"IT과학": "it", "경제": "economy", "사회": "society", "생활문화": "culture|entertain",
                   "세계": "international", "스포츠": "sport", "정치": "politics"}
 KEYS = ("best_epoch", "val_loss", "val_acc", "test_loss", "test_acc")
@@ -30,7 +31,7 @@ KEYS = ("best_epoch", "val_loss", "val_acc", "test_loss", "test_acc")
 def slices(folder: Path) -> dict:
     """The small inputs every case reads, written once as files both trees read alike."""
     train = articles.read("knews8:train", mode=3, quiet=True).frame
-    train = train.groupby("label", group_keys=False).head(20)
+    train = train.groupby("label", group_keys=False).head(40)
     knews8 = folder / "knews8-slice.csv"
     train.rename(columns={"body": "cleanBody", "label": "category"})[["id", "title", "cleanBody", "category"]] \
         .to_csv(knews8, index=False)
@@ -59,6 +60,10 @@ def cases(data: dict, runs: Path) -> list[tuple[str, list[str], Path]]:
 
 def run(tree: Path, args: list[str], log: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    found = subprocess.run([sys.executable, "-c", "import kornews; print(kornews.__file__)"], env=env, text=True,
+                           capture_output=True, check=True).stdout.strip()
+    if not Path(found).is_relative_to(tree / "src"):  # an installed kornews must not stand in for the tree's
+        raise SystemExit(f"{tree}: python imports kornews from {found}, not from this tree")
     with open(log, "w") as out:
         done = subprocess.run([sys.executable, "-m", "kornews.cli", *args], env=env, stdout=out,
                               stderr=subprocess.STDOUT)
@@ -74,7 +79,7 @@ def main():
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = tmp / "base"
+        base = tmp / "base-tree"
         base.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.base], check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)

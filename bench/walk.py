@@ -1,0 +1,144 @@
+"""How far does one `kornews train` call wander through the code? A training call on a small slice is traced with
+the code of a git revision and with the working tree's: every change of the kornews module whose code is running
+(a call into another module, or a return to the caller's) is a step of the walk; a step into a module of a higher
+layer (one that imports, directly or not, the module it leaves) climbs back up.
+
+    python bench/walk.py --base e8ef8c9
+
+Counted once per distinct step (module a → module b), so the numbers describe the code's shape, not the data's size.
+"""
+import argparse
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine, publish, section
+
+TRACER = r'''
+import json, sys, threading
+from pathlib import Path
+src = Path(sys.argv[1]).resolve()
+stack, steps = [], []
+
+def module(frame):
+    f = frame.f_code.co_filename
+    if not f.startswith(str(src)) or not f.endswith(".py"):
+        return None
+    parts = Path(f).resolve().relative_to(src).with_suffix("").parts
+    return ".".join(p for p in parts if p != "__init__")
+
+def profile(frame, event, arg):
+    if event not in ("call", "return"):
+        return
+    mod = module(frame)
+    if mod is None:
+        return
+    before = stack[-1] if stack else None
+    if event == "call":
+        stack.append(mod)
+    elif stack:
+        stack.pop()
+    after = stack[-1] if stack else None
+    if before and after and before != after:
+        steps.append((before, after))
+
+sys.argv = ["kornews"] + sys.argv[3:]
+from kornews.cli import main
+threading.setprofile(profile)
+sys.setprofile(profile)
+try:
+    code = main()
+finally:
+    sys.setprofile(None)
+    Path(__import__("os").environ["WALK_OUT"]).write_text(json.dumps(steps))
+sys.exit(code)
+'''
+
+
+def imports(src: Path) -> dict:
+    """module → the kornews modules it imports (at module level or inside functions)."""
+    deps = {}
+    for f in src.rglob("*.py"):
+        parts = f.relative_to(src).with_suffix("").parts
+        mod = ".".join(p for p in parts if p != "__init__")
+        package = mod if f.name == "__init__.py" else mod.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = (".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                 + ([node.module] if node.module else [])) if node.level else node.module or "")
+                if base.startswith("kornews"):
+                    found |= {f"{base}.{a.name}" for a in node.names} | {base}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("kornews")}
+        deps[mod] = found
+    known = set(deps)
+    return {m: {d for d in ds if d in known and d != m} for m, ds in deps.items()}
+
+
+def above(deps: dict) -> dict:
+    """module → every module it reaches through imports (it is above all of them)."""
+    reach = {}
+
+    def walk(m, seen):
+        for d in deps.get(m, ()):
+            if d not in seen:
+                seen.add(d)
+                walk(d, seen)
+        return seen
+    for m in deps:
+        reach[m] = walk(m, set())
+    return reach
+
+
+def trace(tree: Path, args: list[str], tmp: Path) -> dict:
+    out = tmp / "steps.json"
+    script = tmp / "tracer.py"
+    script.write_text(TRACER)
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "WALK_OUT": str(out)}
+    subprocess.run([sys.executable, str(script), str(tree / "src" / "kornews"), "--", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    steps = {tuple(s) for s in json.loads(out.read_text())}
+    reach = above(imports(tree / "src"))
+    modules = {m for s in steps for m in s}
+    climbs = {(a, b) for a, b in steps if a in reach.get(b, ())}  # b imports a: a step back up
+    return {"modules": len(modules), "steps": len(steps), "climbs": len(climbs)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True, help="the git revision to compare the working tree with")
+    ap.add_argument("--section", default="walk")
+    args = ap.parse_args()
+    started = time.time()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = tmp / "base-tree"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.base], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        for label, tree in ((args.base, base), ("working tree", ROOT)):
+            run = tmp / f"run-{len(rows)}"
+            cmd = ["train", "--quiet", "--out", str(run), "--epochs=1", "--max_len=32", "--freeze_layers=10",
+                   "--train=knews8:test", "--val_fraction=0.25"]
+            walk = trace(tree, cmd, tmp)
+            rows.append([label, walk["modules"], walk["steps"], walk["climbs"]])
+            print(label, walk, flush=True)
+    text = section(f"How far one training call wanders (base {args.base})",
+                   f"`python bench/walk.py --base {args.base}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
+                   "`kornews train --epochs=1 --max_len=32 --freeze_layers=10 --train=knews8:test` traced; "
+                   f"{(time.time() - started) / 60:.0f} minutes.",
+                   ["code", "kornews modules visited", "distinct steps between modules", "of which climbs"], rows,
+                   "A step is a change of the running kornews module (a call into another, or a return); a climb "
+                   "enters a module that imports, directly or not, the one it leaves.")
+    publish(args.section, text)
+
+
+if __name__ == "__main__":
+    main()
