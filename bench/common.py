@@ -171,3 +171,19 @@ def provenance(verb: str, extra: list[str], started: float) -> str:
     return (f"`python bench/{script} {' '.join(sys.argv[1:])}` — {machine()}, {time.strftime('%Y-%m-%d')}; "
             f"`kornews {verb}` with {' '.join(extra) or 'its defaults'}; {(time.time() - started) / 60:.0f} minutes in "
             "all, one process at a time.")
+
+
+def base_parser(doc: str, section: str) -> argparse.ArgumentParser:
+    """The parser of a bench that compares the working tree with the code of a git revision (`--base`)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True, help="the git revision to compare the working tree with")
+    ap.add_argument("--section", default=section)
+    return ap
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The files of git revision `rev` of this repository, written into the new folder `into` (no .git)."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into

@@ -53,8 +53,8 @@ def class_temperatures(probs: np.ndarray, y) -> np.ndarray:
 def validation(run, clf):
     """The run's validation articles (the ones its temperature was fitted on), raw probabilities and labels."""
     from kornews.data import articles
-    from kornews.training import config
     from kornews.data.folds import validation_split
+    from kornews.training import config
     cfg = config.read_run(run)
     df = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     return clf.scores(df).raw, np.array([clf.labels.index(x) for x in df.label])

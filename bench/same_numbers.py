@@ -9,7 +9,6 @@ Slice: 40 knews8 training articles per topic, the real backbone (me5-small-ko) w
 source and as the unlabelled articles. Each run is a `kornews` subprocess whose PYTHONPATH points at that tree's src/
 (checked: the tree's kornews is the one imported).
 """
-import argparse
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, publish, section
+from common import ROOT, base_parser, checkout, machine, publish, section
 
 from kornews.data import articles
 
@@ -72,17 +71,11 @@ def run(tree: Path, args: list[str], log: Path) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="the git revision to compare the working tree with")
-    ap.add_argument("--section", default="same-numbers")
-    args = ap.parse_args()
+    args = base_parser(__doc__, "same-numbers").parse_args()
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = tmp / "base-tree"
-        base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.base], check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        base = checkout(args.base, tmp / "base-tree")
         data = slices(tmp)
         finals = {}
         for label, tree in (("base", base), ("tree", ROOT)):

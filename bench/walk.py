@@ -8,7 +8,6 @@ layer (one that imports, directly or not, the module it leaves) climbs back up.
 Counted once per distinct step (module a → module b), so the numbers describe the code's shape, not the data's size;
 module and class bodies running at import are not steps.
 """
-import argparse
 import ast
 import json
 import os
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, publish, section
+from common import ROOT, base_parser, checkout, machine, publish, section
 
 TRACER = r'''
 import json, sys, threading
@@ -129,18 +128,12 @@ def trace(tree: Path, args: list[str], tmp: Path) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="the git revision to compare the working tree with")
-    ap.add_argument("--section", default="walk")
-    args = ap.parse_args()
+    args = base_parser(__doc__, "walk").parse_args()
     started = time.time()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = tmp / "base-tree"
-        base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.base], check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        base = checkout(args.base, tmp / "base-tree")
         for label, tree in ((args.base, base), ("working tree", ROOT)):
             run = tmp / f"run-{len(rows)}"
             cmd = ["train", "--quiet", "--out", str(run), "--epochs=1", "--max_len=32", "--freeze_layers=10",

@@ -85,9 +85,9 @@ def mix(run, scorer, everything, knews8_vectors, ynat_vectors, ynat, test) -> li
     """Lines of a table: the run, zero-shot, and their log-probability mixes at a few weights, on the run's
     validation split, knews8 test and YNAT dev."""
     from kornews.data import articles
+    from kornews.data.folds import validation_split
     from kornews.inference.classifier import Classifier
     from kornews.training import config
-    from kornews.data.folds import validation_split
     cfg = config.read_run(run)
     val = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, quiet=True).frame)[1]
     clf = Classifier.load(run)
