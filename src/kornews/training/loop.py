@@ -127,7 +127,7 @@ def train(cfg, out, *, way: Way | None = None, resume=False, progress=True, log=
     if main:
         steps = len(modeling.batches(p.train, cfg.batch_size, shard=(rank, world)))
         log(f"training: {cfg.epochs} epochs at most of {steps} batches of {cfg.batch_size}"
-            + (f" on each of {world} processes" if world > 1 else "") + f", lr {cfg.lr:g}, on {device}; run: {out}")
+            + (f" on each of {world} processes" if world > 1 else "") + f", lr {cfg.lr:g}, on {device}, into {out}")
 
     started = time.time() - (done.history[-1]["elapsed_s"] if done.history else 0.0)
     for epoch in range(done.epoch + 1, cfg.epochs + 1):
