@@ -74,6 +74,13 @@ def cmd_zero_shot(args):
               encoding=args.encoding, log=lambda s: print(f"kornews: {s}", file=sys.stderr))
 
 
+def cmd_choose(args):
+    from kornews.commands.choose import choose_articles
+    choose_articles(args.run, args.pool, args.output, n=args.n, strategy=args.strategy, seed=args.seed,
+                    labeled=args.labeled, encoding=args.encoding, progress=not args.quiet,
+                    log=lambda s: print(f"kornews: {s}", file=sys.stderr))
+
+
 def cmd_calibrate(args):
     from kornews.commands.calibrate import calibrate_run
     calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy,
@@ -242,6 +249,17 @@ VERBS = {
         p.add_argument("-o", "--output", default="-", help="output file (.csv or .jsonl), default stdout"),
         p.add_argument("--format", choices=["csv", "jsonl"], help="default: from the output name, else csv"),
         p.add_argument("--encoding"))),
+    "choose": ("the articles of your own unlabelled news worth labelling for a run, as a CSV to fill in",
+               cmd_choose, lambda p: (
+        p.add_argument("run"),
+        p.add_argument("pool", help="unlabelled articles: a file or a dataset (a label column there is never read)"),
+        p.add_argument("-n", type=int, default=100, help="how many to choose (default 100)"),
+        p.add_argument("-o", "--output", required=True, help="the CSV to write (its label column empty)"),
+        p.add_argument("--strategy", default="default",
+                       help="default (the least sure article of each of n clusters), uncertainty, diversity, random"),
+        p.add_argument("--seed", type=int, default=0),
+        p.add_argument("--labeled", metavar="FILE", help="articles labelled before (by id): never chosen again"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "calibrate": ("fit the run's calibration and review threshold on labelled data (default: its validation split)",
                   cmd_calibrate, lambda p: (
                       p.add_argument("run"),

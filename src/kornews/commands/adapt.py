@@ -14,7 +14,6 @@ A label column in UNLABELED is never read: the articles are read unlabelled. Eac
 the next starts, so `kornews adapt --resume DIR` continues after an interruption (training as `train --resume`).
 """
 import dataclasses
-import io
 import shutil
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ import pandas as pd
 from kornews.commands.train import train_run
 from kornews.core import rundir
 from kornews.core.errors import KornewsError
-from kornews.core.files import atomic_dir, atomic_write_bytes, atomic_write_text
+from kornews.core.files import atomic_dir, atomic_write_bytes, atomic_write_text, cached_array
 from kornews.data import articles
 from kornews.data.datasets import Columns
 from kornews.inference.classifier import Classifier, locate
@@ -88,7 +87,7 @@ def _adapt(out: Path, progress: bool, log) -> dict:
     target = teacher.read(plan.unlabeled, labeled=False, split="train", encoding=plan.encoding).frame
     where = f"{plan.unlabeled} ({len(target)} articles, unlabelled)"
     log(f"adapt: {len(target)} unlabelled articles from {plan.unlabeled}; method {plan.method}")
-    probs = _cached(work / SOURCE_PROBS, lambda: teacher.scores(target, progress=progress).probs)
+    probs = cached_array(work / SOURCE_PROBS, lambda: teacher.scores(target, progress=progress).probs)
     summary = {"method": plan.method, "source": plan.source, "unlabeled": plan.unlabeled, "articles": len(target)}
     shift = None
     if plan.method == "prior":
@@ -102,7 +101,7 @@ def _adapt(out: Path, progress: bool, log) -> dict:
         # the run confuses (on YNAT train it put 사회 at 2% against 11% true, and shifted picks held no society)
         spread, threshold = probs, plan.min_confidence
         if plan.neighbours:
-            spread = _cached(work / SPREAD_PROBS, lambda: _spread(target, probs, plan.neighbours, progress, log))
+            spread = cached_array(work / SPREAD_PROBS, lambda: _spread(target, probs, plan.neighbours, progress, log))
             # spread probabilities are flatter (median top 0.47 against 0.85 on YNAT dev): the rank per topic picks,
             # and the calibrated threshold would starve whole topics (no politics or society at all, measured)
             threshold = 0.0 if threshold is None else threshold
@@ -121,7 +120,7 @@ def _adapt(out: Path, progress: bool, log) -> dict:
             train_run(cfg, out, resume=resume, progress=progress, log=log)
         if plan.method == "self-train+prior":
             student = Classifier.load(out, prior=False)
-            run_probs = _cached(work / RUN_PROBS, lambda: student.scores(target, progress=progress).probs)
+            run_probs = cached_array(work / RUN_PROBS, lambda: student.scores(target, progress=progress).probs)
             shift = transfer.fit_shift(run_probs, training_prior(cfg, student.labels, log), student.labels, where)
             log("adapt: the adapted run's target topic mix " + _mix(shift))
             shift.save(out)
@@ -160,17 +159,6 @@ def _spread(target, probs: np.ndarray, k: int, progress: bool, log) -> np.ndarra
     log(f"adapt: spread over {k} neighbours ({NEIGHBOUR_EMBEDDER}); top topic changed for "
         f"{(spread.argmax(1) != probs.argmax(1)).mean():.1%} of the articles")
     return spread
-
-
-def _cached(path: Path, compute) -> np.ndarray:
-    """`compute()`'s array, saved at `path` (atomically) so a resumed adaptation skips it."""
-    if path.is_file():
-        return np.load(path)
-    value = np.asarray(compute(), dtype=np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, value)
-    atomic_write_bytes(path, buffer.getvalue())
-    return value
 
 
 def _mix(shift: transfer.PriorShift) -> str:

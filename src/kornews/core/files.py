@@ -1,10 +1,12 @@
 """Where kornews keeps what it builds (backbones, embeddings), and how it writes atomically."""
 import contextlib
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from kornews.core.errors import KornewsError
@@ -78,3 +80,14 @@ def read_yaml(path, what: str = "recipe") -> dict:
     if not isinstance(values, dict):
         raise KornewsError(f"{path}: a {what} must be a mapping of its keys")
     return values
+
+
+def cached_array(path: Path, compute) -> np.ndarray:
+    """`compute()`'s array, saved at `path` (atomically) the first time, read back every time after."""
+    if Path(path).is_file():
+        return np.load(path)
+    value = np.asarray(compute(), dtype=np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, value)
+    atomic_write_bytes(path, buffer.getvalue())
+    return value

@@ -19,9 +19,9 @@ import importlib.util
 import io
 import json
 import re
-import time
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
