@@ -102,6 +102,19 @@ def cmd_adapt(args):
               encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
 
 
+def cmd_learn(args):
+    from kornews.commands.learn import learn_run, resume_learn
+    if args.resume:
+        if args.run or args.labels or args.extra:
+            raise KornewsError("--resume continues a learning as it was planned; drop RUN, LABELS and --key=value")
+        resume_learn(args.resume, progress=not args.quiet)
+        return
+    if not (args.run and args.labels and args.out):
+        raise KornewsError("usage: kornews learn RUN LABELS --out DIR (or --resume DIR)")
+    learn_run(args.run, args.labels, args.out, repeats=args.repeats, held_out=args.held_out, epochs=args.epochs,
+              lr=args.lr, encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
+
+
 def cmd_distill(args):
     from kornews.commands.distill import distill_run
     final = distill_run(args.teacher, args.out, layers=args.layers, unlabeled=args.unlabeled, max_len=args.max_len,
@@ -126,16 +139,24 @@ def cmd_hybrid(args):
     fit_hybrid(args.run, args.fusion)
 
 
-def cmd_serve(args):
+def _need_server(verb: str) -> None:
     try:
+        import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
-
-        from kornews.serve import Settings, serve
     except ImportError as e:  # FastAPI and uvicorn are an extra: the demo never serves
-        if (e.name or "").startswith("kornews"):
-            raise
-        raise KornewsError(f"serve needs FastAPI and uvicorn ({e.name} is not installed): "
+        raise KornewsError(f"{verb} needs FastAPI and uvicorn ({e.name} is not installed): "
                            f"pip install 'kornews[serve]'") from None
+
+
+def cmd_label(args):
+    _need_server("label")
+    from kornews.serve.label import serve_labels
+    serve_labels(args.run, args.chosen, args.answers, host=args.host, port=args.port)
+
+
+def cmd_serve(args):
+    _need_server("serve")
+    from kornews.serve import Settings, serve
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads, device=args.device,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
                         max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence)
@@ -260,6 +281,27 @@ VERBS = {
         p.add_argument("--seed", type=int, default=0),
         p.add_argument("--labeled", metavar="FILE", help="articles labelled before (by id): never chosen again"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
+    "label": ("a page to label the articles choose picked, one at a time by keyboard; every answer saved at once",
+              cmd_label, lambda p: (
+        p.add_argument("run", help="the run whose topics the buttons offer"),
+        p.add_argument("chosen", help="the sheet kornews choose wrote"),
+        p.add_argument("--answers", required=True, metavar="FILE",
+                       help="where answers go (JSON lines, appended; kornews learn reads it; resumed if it exists)"),
+        p.add_argument("--host", default="127.0.0.1"), p.add_argument("--port", type=int, default=8000))),
+    "learn": ("teach a run your labelled articles (a filled-in choose sheet or the label page's answers): a new run "
+              "directory with an estimate of its accuracy on your news", cmd_learn, lambda p: (
+        p.add_argument("run", nargs="?", help="the run to teach"),
+        p.add_argument("labels", nargs="?", help="your labelled articles: an article's last answer counts, an empty "
+                                                 "label is none"),
+        p.add_argument("--out", help="the taught run directory"),
+        p.add_argument("--resume", metavar="DIR", help="continue an interrupted learning"),
+        p.add_argument("--repeats", type=int, help="your training labels this many times an epoch (default 4)"),
+        p.add_argument("--held-out", type=float, help="share of your labels held out to choose the epoch, calibrate "
+                                                      "and estimate accuracy (default 0.25)"),
+        p.add_argument("--epochs", type=int, help="epochs at most (default 3, or fewer if the recipe has)"),
+        p.add_argument("--lr", type=float, help="learning rate (default: half the recipe's)"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),
+        p.set_defaults(accepts_overrides=True))),
     "calibrate": ("fit the run's calibration and review threshold on labelled data (default: its validation split)",
                   cmd_calibrate, lambda p: (
                       p.add_argument("run"),

@@ -1,6 +1,6 @@
 """`kornews calibrate RUN [FILE]`: fit the run's temperature, or top-label scaling (the recipe's
 `calibration_method`, or `--method`), and a default review threshold on labelled articles, by default the validation
-split that chose its epoch; `train` calls it when a run finishes."""
+split (or held-out labels) that chose its epoch; `train` calls it when a run finishes."""
 import numpy as np
 
 from kornews.core import rundir
@@ -9,7 +9,7 @@ from kornews.data.folds import validation_split
 from kornews.data.labels import LabelMap
 from kornews.inference.classifier import Classifier
 from kornews.stats import confidence
-from kornews.training import config
+from kornews.training import config, ways
 
 
 def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | None = 0.95, method: str | None = None,
@@ -22,8 +22,9 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     clf = Classifier.load(run, calibrated=False)
     if source is None:
         df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
-        df = validation_split(cfg, df)[1]
-        where = f"validation split ({len(df)} articles)"
+        own = validation_split(cfg, df)[1]
+        df = ways.of(cfg).validation(own)  # a taught run's: the editor's held-out labels
+        where = f"validation split ({len(df)} articles)" if df is own else f"held-out labels ({len(df)} articles)"
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
         where = f"{source} ({len(df)} articles)"

@@ -28,7 +28,8 @@ from kornews.core.version import __version__
 CONFIG, MODEL, CLUSTERER, METRICS, FINAL, ENV, CHECKPOINT = (
     "config.yaml", "model", "clusterer", "metrics.jsonl", "final.json", "env.json", "checkpoint")
 PREDICTIONS, PLOTS, ADAPT, SOUP = "predictions.csv", "plots", "adapt", "soup.json"
-STAGED = (ADAPT,)  # folders a verb may write into a run directory before its training starts
+LEARN = "learn"
+STAGED = (ADAPT, LEARN)  # folders a verb may write into a run directory before its training starts
 
 
 def require(run, *names) -> Path:

@@ -52,9 +52,12 @@ class Reading:
 
 
 def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = True, split: str = "train",
-         encoding: str | None = None, max_chars: int = MAX_CHARS, quiet: bool = False) -> Reading:
+         encoding: str | None = None, max_chars: int = MAX_CHARS, quiet: bool = False,
+         skip_unlabeled: bool = False) -> Reading:
     """Articles of `source` for input `mode`; `columns`: the run's column names (None: the dataset's own, or
-    the seed's names). Only the columns the mode (and `labeled`) needs are required."""
+    the seed's names). Only the columns the mode (and `labeled`) needs are required. `skip_unlabeled`: the source is
+    answers (a sheet half filled in, the labelling page's file): an article's last row counts, and one whose label is
+    empty is not labelled (yet), skipped and counted with the rows without text."""
     row = mode_row(mode)
     if not (isinstance(max_chars, int) and max_chars > 0):
         raise KornewsError(f"max_chars must be a positive whole number, got {max_chars!r}")
@@ -79,12 +82,13 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     _require(found, needed, columns or Columns(), list(df.columns), row.number, name)
     if df.empty:
         raise KornewsError(f"{name}: no data rows (only a header)")
-    out = _normalize(df, found, fields, labeled, max_chars, name)
+    out = _normalize(df, found, fields, labeled, max_chars, name, skip_unlabeled)
     cut = int(out["truncated"].sum())
     skipped = len(df) - len(out)
     if not quiet:
         what = " and ".join(found[r] for r in fields)
         if skipped:
+            what += " or label" if skip_unlabeled else ""
             log.warning(f"{name}: skipped {skipped} of {len(df)} rows with empty {what} "
                         f"(first row {_first_skipped(out, len(df))})")
         if cut:
@@ -151,7 +155,8 @@ def _records(items, text_field: str, columns: Columns | None) -> pd.DataFrame:
     return df
 
 
-def _normalize(df: pd.DataFrame, found: dict, used: tuple, labeled: bool, max_chars: int, name: str) -> pd.DataFrame:
+def _normalize(df: pd.DataFrame, found: dict, used: tuple, labeled: bool, max_chars: int, name: str,
+               skip_unlabeled: bool = False) -> pd.DataFrame:
     n = len(df)
     rows = np.arange(1, n + 1)
     text = {r: _texts(df[found[r]]) if r in found else pd.Series([""] * n) for r in ("title", "body")}
@@ -168,6 +173,12 @@ def _normalize(df: pd.DataFrame, found: dict, used: tuple, labeled: bool, max_ch
         what = " and ".join(found[r] for r in used)
         raise KornewsError(f"{name}: no text in any of the {n} rows ({what} empty everywhere)")
     out = out[~empty].reset_index(drop=True)
+    if labeled and skip_unlabeled:
+        if "id" in found:  # a changed answer is a later row of the same article
+            out = out[~out.id.duplicated(keep="last")]
+        out = out[out.label != ""].reset_index(drop=True)
+        if out.empty:
+            raise KornewsError(f"{name}: no labelled row yet (column {found['label']!r} empty everywhere)")
     if labeled:
         missing = out.row[out.label == ""]
         if len(missing):

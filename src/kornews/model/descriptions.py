@@ -35,6 +35,11 @@ MAX_LEN = 256       # title and lead paragraphs name the topic; 512 costs twice 
 BATCH = 32
 
 
+def korean_name(label: str) -> str:
+    """The section name a Korean reader knows a knews8 or YNAT topic by (정치, IT 과학); any other label as it is."""
+    return TOPICS[label].split(" 뉴스:")[0] if label in TOPICS else str(label)
+
+
 def description(label: str) -> str:
     """The built-in description of a knews8 or YNAT topic name; any other label is its own description."""
     return {**TOPICS, **LABEL_SETS["ynat"]}.get(str(label), str(label))

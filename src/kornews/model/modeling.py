@@ -29,13 +29,18 @@ from kornews.model.firsttoken import first_token_only
 def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None, spec=None, seed: int = 0,
           keep_head: bool = False):
     """A fresh classifier on top of `backbone` (a local dir or a Hub id); `keep_head`: a classifier's own head is
-    kept, to continue training it (its labels must be `id2label`'s)."""
+    kept, to continue training it (its labels must be `id2label`'s first ones; a row is added for each further
+    label, its weights zero, so the rows it had start as they were)."""
     id2label = {int(i): str(name) for i, name in id2label.items()}
     if keep_head:
-        own = getattr(AutoConfig.from_pretrained(backbone), "id2label", {})
-        if {int(i): str(n) for i, n in own.items()} != id2label:
+        own = {int(i): str(n) for i, n in getattr(AutoConfig.from_pretrained(backbone), "id2label", {}).items()}
+        if any(id2label.get(i) != name for i, name in own.items()):
             raise KornewsError(f"{backbone}: its labels {sorted(own.values())} are not the training data's "
                                f"{sorted(id2label.values())}, so its head cannot be continued")
+        if len(own) < len(id2label):
+            model = build(backbone, own, dropout=dropout, attention_dropout=attention_dropout, spec=spec, seed=seed,
+                          keep_head=True)
+            return grow_head(model, id2label)
     try:
         with encode.hf_quiet():  # a classifier backbone's own label count is about to be replaced
             cfg = AutoConfig.from_pretrained(backbone, num_labels=len(id2label), id2label=id2label,
@@ -62,6 +67,28 @@ def build(backbone: str, id2label: dict, *, dropout=None, attention_dropout=None
         # a classifier as backbone (a finished run, a Hub fine-tune): keep its encoder, never its head, whose
         # rows meant other labels even where the count matches
         _fresh_head(model, seed)
+    return model
+
+
+def grow_head(model, id2label: dict):
+    """`model` with a head row for each label of `id2label` beyond its own: zero weights and the mean bias, so each
+    new topic starts as no more and no less likely than an average one and the known rows are untouched."""
+    n_old = model.config.num_labels
+    path, old = [(path, m) for path, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+                 and m.out_features == n_old and not path.startswith(model.base_model_prefix + ".")][-1]
+    parent, _, name = path.rpartition(".")
+    owner = model.get_submodule(parent)
+    new = torch.nn.Linear(old.in_features, len(id2label), bias=old.bias is not None, dtype=old.weight.dtype)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[:n_old] = old.weight
+        if old.bias is not None:
+            new.bias.fill_(float(old.bias.mean()))
+            new.bias[:n_old] = old.bias
+    setattr(owner, name, new)
+    model.config.id2label = dict(id2label)
+    model.config.label2id = {v: k for k, v in id2label.items()}
+    model.config.num_labels = model.num_labels = len(id2label)
     return model
 
 

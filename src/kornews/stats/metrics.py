@@ -54,3 +54,14 @@ def markdown(metrics: dict, title: str) -> str:
     if metrics.get("font_note"):
         lines += ["", f"Note: {metrics['font_note']}"]
     return "\n".join(lines) + "\n"
+
+
+def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy of `right` out of `n` (95% by default): it stays inside [0, 1] and
+    is honest for the few dozen held-out labels an editor gives, where the normal approximation is not."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = right / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -22,7 +22,7 @@ from kornews.data.modes import mode as mode_row
 from kornews.model.featurize import ClustersConfig, InputSpec
 from kornews.stats.confidence import METHODS as CALIBRATION_METHODS
 from kornews.stats.tfidf import check_fusion
-from kornews.training.ways import AdaptConfig, AlsoConfig, DistillConfig
+from kornews.training.ways import AdaptConfig, AlsoConfig, DistillConfig, LearnConfig
 
 SCHEDULES = ("linear", "cosine", "constant")
 LONG_STRATEGIES = ("head", "head+tail", "chunks")
@@ -56,6 +56,7 @@ class TrainConfig:
     adapt: AdaptConfig | None = None  # set by `kornews adapt`: continue the source run on pseudo-labelled articles
     distill: DistillConfig | None = None  # set by `kornews distill`: a smaller student of a teacher run
     also: AlsoConfig | None = None   # another labelled source, its labels mapped to these (recipes/korean-news.yaml)
+    learn: LearnConfig | None = None  # set by `kornews learn`: continue the source run on an editor's labels
     # optimisation
     epochs: int = 4
     batch_size: int = 16
@@ -144,7 +145,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             check_fusion(cfg.fusion)
     except KornewsError as e:
         raise KornewsError(f"config: {e}") from None
-    checks = [check for block in (cfg.adapt, cfg.distill, cfg.also) if block is not None
+    checks = [check for block in (cfg.adapt, cfg.distill, cfg.also, cfg.learn) if block is not None
               for check in block.problems(cfg)] + [
         (cfg.lr > 0, f"lr must be positive, got {cfg.lr}"),
         (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
@@ -158,8 +159,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
         (cfg.clip > 0, f"clip must be positive, got {cfg.clip}"),
         (cfg.head_init in HEAD_INITS, f"head_init must be one of {', '.join(HEAD_INITS)}, got {cfg.head_init!r}"),
-        (cfg.head_init == "random" or (cfg.adapt is None and cfg.distill is None),
-         f"head_init: {cfg.head_init} fits a new head; an adapted run or a student continues its parent's"),
+        (cfg.head_init == "random" or (cfg.adapt is None and cfg.distill is None and cfg.learn is None),
+         f"head_init: {cfg.head_init} fits a new head; an adapted, taught or student run continues its parent's"),
         (0 <= cfg.ema < 1, f"ema must be in [0, 1) (0: off), got {cfg.ema}"),
         (0 < cfg.layer_lr_decay <= 1, f"layer_lr_decay must be in (0, 1], got {cfg.layer_lr_decay}"),
         (cfg.patience >= 1, f"patience must be at least 1, got {cfg.patience}"),

@@ -61,7 +61,7 @@ def prepare(cfg, way: Way | None = None, clusterer=None, resumed: Path | None = 
         clusterer = embedding.Clusterer.load(Path(resumed) / rundir.CLUSTERER)
     say = log or (lambda line: None)
     df = read_split(cfg, cfg.train, "train")
-    labels = LabelMap.fit(df["label"])
+    labels = way.topics(LabelMap.fit(df["label"]))
     tr, va = folds.validation_split(cfg, df)
     if va.empty:
         raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
@@ -82,6 +82,9 @@ def prepare(cfg, way: Way | None = None, clusterer=None, resumed: Path | None = 
     own = way.articles(TrainingSet(tr, np.asarray(labels.encode(tr["label"]))), labels)
     if len(own) > len(tr):
         say(f"data: {way.block}: {len(own) - len(tr):,} more training rows ({(own.y < 0).sum():,} without a label)")
+    if (chosen := way.validation(va)) is not va:
+        va = chosen
+        say(f"data: {way.block}: its {len(va):,} held-out articles validate instead")
 
     parent = way.parent()  # a run continued (head included) or cut from; else the backbone
     path = str(Path(parent) / rundir.MODEL) if parent is not None else backbones.resolve(cfg.backbone, log=log)

@@ -1,6 +1,6 @@
 """The one interface between the loop and a way of training.
 
-A way says what a run trains on beside its own labelled split (`articles`), where its model starts (`parent`,
+A way says what a run trains on beside its own labelled split (`articles`), its topics and validation articles (`topics`, `validation`), where its model starts (`parent`,
 `shape`), what it learns from each batch (`loss`), which predictions count as right (`allowed`), and what the model
 card says of it (`card`). The loop calls these and knows nothing else of the way; plain training is this class.
 """
@@ -38,6 +38,14 @@ class Way:
     def parent(self) -> str | None:
         """The run whose model this one continues, head included (None: start from the backbone)."""
         return None
+
+    def topics(self, labels):
+        """The run's label map, from its own training labels (`labels`); a way may add topics after them."""
+        return labels
+
+    def validation(self, own_validation: pd.DataFrame) -> pd.DataFrame:
+        """The articles that choose the epoch and fit the calibration: the run's own validation split."""
+        return own_validation
 
     def articles(self, own: TrainingSet, labels) -> TrainingSet:
         """What training reads: the run's own training split (`own`, after validation was drawn from the rest), plus
