@@ -30,10 +30,13 @@ QUIET = {"embedder": "use", "progress": False, "log": lambda s: None}
 
 def test_chosen_articles_are_a_sheet_to_fill_in(tiny_run, pool, home, tmp_path):
     out = tmp_path / "chosen.csv"
-    table = choose.choose_articles(tiny_run, pool[0], out, n=8, **QUIET)
+    table = choose.choose_articles(tiny_run, pool[0], out, n=10, **QUIET)
     sheet = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(sheet.columns) == ["id", "title", "body", "suggested", "confidence", "label"]
-    assert len(sheet) == 8 == sheet["id"].nunique() and (sheet["label"] == "").all()
+    assert list(sheet.columns) == ["id", "title", "body", "suggested", "confidence", "pick", "label"]
+    assert len(sheet) == 10 == sheet["id"].nunique() and (sheet["label"] == "").all()
+    # a fifth drawn at random to check the run, spread among the chosen (not all at the end)
+    assert sheet["pick"].tolist().count("check") == 2 and set(sheet["pick"]) == {"check", "default"}
+    assert [i for i, pick in enumerate(sheet["pick"]) if pick == "check"] == [3, 8]
     assert sheet["id"].tolist() == table["id"].tolist()
     labels = set(pd.read_csv(pool[0], dtype=str)["category"])
     assert set(sheet["suggested"]) <= labels and ((0 < table["confidence"]) & (table["confidence"] <= 1)).all()
@@ -76,7 +79,8 @@ def test_the_verb_writes_the_sheet_and_says_so(tiny_run, pool, home, tmp_path, c
     out = tmp_path / "chosen.csv"
     assert main(["choose", str(tiny_run), str(pool[0]), "-n", "4", "-o", str(out), "--strategy", "random",
                  "--quiet"]) == 0
-    assert len(pd.read_csv(out)) == 4 and f"by random, seed 0: {out}" in capsys.readouterr().err
+    assert len(pd.read_csv(out)) == 4 and f"by random, 1 of them at random to check the run, seed 0: {out}" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -93,3 +97,12 @@ def test_labels_file_without_ids_is_refused(tiny_run, pool, home, tmp_path):
     pd.DataFrame({"title": ["제목"], "label": ["sport"]}).to_csv(tmp_path / "noid.csv", index=False)
     with pytest.raises(KornewsError, match="no id column"):
         choose.choose_articles(tiny_run, pool[0], tmp_path / "x.csv", n=3, labeled=tmp_path / "noid.csv", **QUIET)
+
+
+def test_the_random_checks_follow_the_seed_and_can_be_turned_off(tiny_run, pool, home, tmp_path):
+    a, b = (choose.choose_articles(tiny_run, pool[0], tmp_path / f"{k}.csv", n=10, seed=3, **QUIET) for k in "ab")
+    assert a.equals(b)
+    none = choose.choose_articles(tiny_run, pool[0], tmp_path / "c.csv", n=10, checks=0, **QUIET)
+    assert set(none["pick"]) == {"default"} and len(none) == 10
+    with pytest.raises(KornewsError, match="checks must be in"):
+        choose.choose_articles(tiny_run, pool[0], tmp_path / "d.csv", n=10, checks=1.0, **QUIET)

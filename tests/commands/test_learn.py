@@ -66,6 +66,19 @@ def test_the_editors_labels_are_split_once(tiny_run, sheet):
     assert set(held["label"]) <= set(train["label"])
     assert (editor_split(cfg)[1]["id"].tolist() == held["id"].tolist())  # the same split every time
     assert LearnConfig(source="r", labels="l").problems(cfg)[2][0]
+    # choose's random checks, where there are enough, are the held-out ones: the chosen are the run's hardest
+    sheet_df = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    picks = ["check" if k % 4 == 1 else "default" for k in range(len(sheet_df))]
+    sheet_df.assign(pick=picks).to_csv(sheet.parent / "picked.csv", index=False)
+    cfg_picked = config.load(None, (), base={**config.to_dict(cfg), "learn": {
+        "source": str(tiny_run), "labels": str(sheet.parent / "picked.csv")}})
+    train, held = editor_split(cfg_picked)
+    assert (held["pick"] == "check").all() and (train["pick"] == "default").all() and len(held) >= 10
+    few = sheet_df.assign(pick=["check" if k < 3 else "default" for k in range(len(sheet_df))])
+    few.to_csv(sheet.parent / "few.csv", index=False)  # three checks: too few to choose an epoch on
+    cfg_few = config.load(None, (), base={**config.to_dict(cfg), "learn": {
+        "source": str(tiny_run), "labels": str(sheet.parent / "few.csv")}})
+    assert editor_split(cfg_few)[1]["id"].tolist() == editor_split(cfg)[1]["id"].tolist()  # the stratified share
 
 
 def test_learning_makes_an_ordinary_run_that_knows_the_new_topic(taught, tiny_run, sheet):

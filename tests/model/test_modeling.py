@@ -76,6 +76,18 @@ def test_a_saved_bf16_run_continues_in_fp32_with_its_own_head(tiny_backbone, tmp
     assert torch.equal(kept.classifier.weight, first.classifier.weight.to(torch.bfloat16).float())
     with pytest.raises(KornewsError, match="its labels .* are not the training data's .* cannot be continued"):
         modeling.build(str(tmp_path / "model"), {0: "a", 1: "c"}, keep_head=True)
+    # labels after its own: a zero row each, the rows it had untouched, so its answers keep their order
+    grown = modeling.build(str(tmp_path / "model"), {0: "a", 1: "b", 2: "날씨"}, keep_head=True)
+    assert grown.config.id2label == {0: "a", 1: "b", 2: "날씨"} and grown.num_labels == 3
+    assert torch.equal(grown.classifier.weight[:2], kept.classifier.weight)
+    assert torch.equal(grown.classifier.bias[:2], kept.classifier.bias)
+    assert not grown.classifier.weight[2].any() and grown.classifier.bias[2] == kept.classifier.bias.mean()
+    batch = {"input_ids": torch.tensor([[0, 100, 200, 2]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    kept.eval(), grown.eval()
+    with torch.no_grad():
+        assert torch.allclose(grown(**batch).logits[:, :2], kept(**batch).logits, atol=1e-6)
+    with pytest.raises(KornewsError, match="cannot be continued"):  # a new label in place of one it had
+        modeling.build(str(tmp_path / "model"), {0: "b", 1: "a", 2: "c"}, keep_head=True)
 
 
 def test_batches_cover_everything_once_and_shard_evenly():

@@ -9,6 +9,7 @@ are never chosen again) pays for neither a second time.
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kornews.core import files
@@ -20,6 +21,9 @@ from kornews.model import embedding
 from kornews.stats import active
 
 EMBEDDER = "me5-small"  # the sentence embedding `adapt` spreads over: topic-blind, so clusters are stories
+# a share of each round drawn uniformly from the pool: the chosen articles are the run's hardest, so only these say
+# how often it is right on the news as a whole (`learn` holds them out to choose its epoch, calibrate and estimate)
+CHECK_SHARE = 0.2
 
 
 def run_key(run) -> str:
@@ -45,10 +49,15 @@ def labelled_ids(path) -> set[str]:
 
 
 def choose_articles(run, pool, out, n: int = 100, strategy: str = "default", seed: int = 0, labeled=None,
-                    encoding=None, embedder: str | None = None, progress: bool = True, log=print) -> pd.DataFrame:
-    """Write the chosen articles of `pool` to `out` (CSV: id, title, body, suggested, confidence, label empty) and
-    return them, best first."""
+                    encoding=None, embedder: str | None = None, checks: float = CHECK_SHARE, progress: bool = True,
+                    log=print) -> pd.DataFrame:
+    """Write the chosen articles of `pool` to `out` (CSV: id, title, body, suggested, confidence, pick, label
+    empty) and return them, best first but for the `checks` share drawn at random (pick "check"), spread among them."""
     active.check_strategy(strategy)
+    if n < 1:
+        raise KornewsError(f"n must be at least 1, got {n}")
+    if not 0 <= checks < 1:
+        raise KornewsError(f"checks must be in [0, 1), got {checks}")
     clf = Classifier.load(run)
     target = clf.read(pool, labeled=False, encoding=encoding).frame
     if target.empty:
@@ -62,13 +71,22 @@ def choose_articles(run, pool, out, n: int = 100, strategy: str = "default", see
                          lambda: clf.predict_proba(target, progress=progress))
     vectors = embedding.embed(texts, embedder or EMBEDDER, progress=progress)
     done = labelled_ids(labeled) if labeled else set()
-    picked = active.choose(n, probs, vectors, strategy, seed, [i for i, x in enumerate(target["id"]) if x in done])
+    labelled = [i for i, x in enumerate(target["id"]) if x in done]
+    k = round(n * checks)
+    check = active.choose(k, probs, vectors, "random", seed + 1, labelled) if k else np.zeros(0, dtype=np.int64)
+    best = active.choose(n - k, probs, vectors, strategy, seed, labelled + check.tolist()) if n > k else check[:0]
+    picked = np.concatenate([best, check])
+    # the checks spread evenly among the chosen: the editor cannot tell them apart, nor tire on them alone
+    order = np.argsort(np.concatenate([np.arange(len(best)), (np.arange(len(check)) + 0.5) * len(best)
+                                       / max(1, len(check))]), kind="stable")
+    picked, is_check = picked[order], np.r_[np.zeros(len(best), bool), np.ones(len(check), bool)][order]
     chosen = target.iloc[picked]
     table = pd.DataFrame({"id": chosen["id"].to_numpy(), "title": chosen["title"].to_numpy(),
                           "body": chosen["body"].to_numpy(),
                           "suggested": [clf.labels[k] for k in probs[picked].argmax(1)],
-                          "confidence": probs[picked].max(1).round(4), "label": ""})
+                          "confidence": probs[picked].max(1).round(4),
+                          "pick": np.where(is_check, "check", strategy), "label": ""})
     atomic_write_text(Path(out), table.to_csv(index=False))
     log(f"choose: {len(table)} of {len(target)} articles ({len(done & set(target['id']))} already labelled) by "
-        f"{strategy}, seed {seed}: {out}")
+        f"{strategy}, {len(check)} of them at random to check the run, seed {seed}: {out}")
     return table

@@ -27,8 +27,9 @@ from kornews.training.ways import LearnConfig
 from kornews.training.ways.taught import ESTIMATE, editor_split
 
 # continuing a trained run: fewer epochs at a gentler rate than a fresh one (as `adapt` does), the held-out labels
-# choosing the epoch
-EPOCHS, LR_SHARE = 3, 0.5
+# choosing the epoch; the first epoch was the best in every variant measured (bench/active.py), so one without
+# improvement ends it
+EPOCHS, LR_SHARE, PATIENCE = 3, 0.5, 1
 
 
 def learn_run(source, labels, out, *, repeats: int | None = None, held_out: float | None = None, epochs=None,
@@ -47,7 +48,7 @@ def learn_run(source, labels, out, *, repeats: int | None = None, held_out: floa
                        held_out=defaults["held_out"] if held_out is None else held_out)
     cfg = config.read_run(source)
     # the source's head continues (head_init fits a new one); a hybrid's TF-IDF knew the source's articles only
-    cfg = dataclasses.replace(cfg, learn=plan, head_init="random", fusion=None, test=None,
+    cfg = dataclasses.replace(cfg, learn=plan, head_init="random", fusion=None, test=None, patience=PATIENCE,
                               epochs=epochs or min(cfg.epochs, EPOCHS), lr=lr or cfg.lr * LR_SHARE)
     cfg = config.load(None, overrides, base=config.to_dict(cfg))  # every bound checked before anything is written
     train, held = editor_split(cfg)

@@ -20,9 +20,11 @@ class Answers:
         self.path = Path(path)
 
     def append(self, article: dict, label: str | None) -> dict:
-        """Record `label` (None or "": skipped) for `article` (id, title, body) durably; returns the record."""
+        """Record `label` (None or "": skipped) for `article` (id, title, body, and how `choose` picked it) durably;
+        returns the record."""
         record = {"id": str(article["id"]), "title": str(article.get("title", "")),
-                  "body": str(article.get("body", "")), "label": (label or "").strip(), "at": round(time.time(), 3)}
+                  "body": str(article.get("body", "")), "pick": str(article.get("pick", "")),
+                  "label": (label or "").strip(), "at": round(time.time(), 3)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
         with open(self.path, "a", encoding="utf-8") as f:

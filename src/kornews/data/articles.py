@@ -53,11 +53,12 @@ class Reading:
 
 def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = True, split: str = "train",
          encoding: str | None = None, max_chars: int = MAX_CHARS, quiet: bool = False,
-         skip_unlabeled: bool = False) -> Reading:
+         skip_unlabeled: bool = False, keep: tuple[str, ...] = ()) -> Reading:
     """Articles of `source` for input `mode`; `columns`: the run's column names (None: the dataset's own, or
     the seed's names). Only the columns the mode (and `labeled`) needs are required. `skip_unlabeled`: the source is
     answers (a sheet half filled in, the labelling page's file): an article's last row counts, and one whose label is
-    empty is not labelled (yet), skipped and counted with the rows without text."""
+    empty is not labelled (yet), skipped and counted with the rows without text. `keep`: other columns carried into
+    the frame as text, as they are ("" where the source has none)."""
     row = mode_row(mode)
     if not (isinstance(max_chars, int) and max_chars > 0):
         raise KornewsError(f"max_chars must be a positive whole number, got {max_chars!r}")
@@ -82,7 +83,9 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     _require(found, needed, columns or Columns(), list(df.columns), row.number, name)
     if df.empty:
         raise KornewsError(f"{name}: no data rows (only a header)")
-    out = _normalize(df, found, fields, labeled, max_chars, name, skip_unlabeled)
+    out = _normalize(df.assign(**{f"keep:{c}": df[c] if c in df else "" for c in keep}), found, fields, labeled,
+                     max_chars, name, skip_unlabeled)
+    out = out.rename(columns={f"keep:{c}": c for c in keep})
     cut = int(out["truncated"].sum())
     skipped = len(df) - len(out)
     if not quiet:
@@ -166,6 +169,8 @@ def _normalize(df: pd.DataFrame, found: dict, used: tuple, labeled: bool, max_ch
         out["label"] = _texts(df[found["label"]]).to_numpy()
     if "cluster" in df:
         out["cluster"] = _texts(df["cluster"]).to_numpy()
+    for c in (c for c in df.columns if str(c).startswith("keep:")):
+        out[c] = _texts(df[c]).to_numpy()
     out["row"] = rows
 
     empty = np.logical_and.reduce([out[r].to_numpy() == "" for r in used])

@@ -46,7 +46,8 @@ def sheet_articles(path) -> list[dict]:
         confidence = str(cells.get("confidence", "")).strip()
         out.append({"id": a.id or f"row-{a.row}", "title": a.title, "body": a.body,
                     "suggested": str(cells.get("suggested", "")).strip() or None,
-                    "confidence": float(confidence) if confidence else None})
+                    "confidence": float(confidence) if confidence else None,
+                    "pick": str(cells.get("pick", "")).strip()})
     ids = [a["id"] for a in out]
     if len(set(ids)) < len(ids):
         raise KornewsError(f"{path}: the same id on two rows ({next(i for i in ids if ids.count(i) > 1)!r}); "
