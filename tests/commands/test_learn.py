@@ -13,6 +13,7 @@ from kornews.commands.learn import learn_run, resume_learn
 from kornews.core import rundir
 from kornews.core.errors import KornewsError
 from kornews.data import articles
+from kornews.data.folds import validation_split
 from kornews.training import config, loop
 from kornews.training.ways.taught import ESTIMATE, editor_split
 
@@ -90,9 +91,11 @@ def test_learning_makes_an_ordinary_run_that_knows_the_new_topic(taught, tiny_ru
     source = Classifier.load(tiny_run)
     assert clf.labels == source.labels + ["날씨"]  # the new topic after the ones it knew
     assert clf.predict_proba(["서울 내일 비 소식"]).shape == (1, len(source.labels) + 1)
-    # the held-out labels chose the epoch and fitted the calibration
+    # the held-out labels chose the epoch; they and the run's own validation split fitted the calibration
     held = editor_split(cfg)[1]
-    assert f"held-out labels ({len(held)} articles)" in json.loads((out / "calibration.json").read_text())["fitted_on"]
+    own = validation_split(cfg, articles.read(cfg.train, mode=cfg.mode, quiet=True).frame)[1]
+    assert json.loads((out / "calibration.json").read_text())["fitted_on"] == \
+        f"held-out labels and validation split ({len(held) + len(own)} articles)"
     assert [r["epoch"] for r in rundir.read_metrics(out)] == [1]
     # the estimate: the taught run and its source on the held-out labels
     saved = json.loads((out / ESTIMATE).read_text())

@@ -23,8 +23,9 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     if source is None:
         df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
         own = validation_split(cfg, df)[1]
-        df = ways.of(cfg).validation(own)  # a taught run's: the editor's held-out labels
-        where = f"validation split ({len(df)} articles)" if df is own else f"held-out labels ({len(df)} articles)"
+        df = ways.of(cfg).calibration(own)  # a taught run's: the editor's held-out labels too
+        where = (f"validation split ({len(df)} articles)" if df is own else
+                 f"held-out labels and validation split ({len(df)} articles)")
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
         where = f"{source} ({len(df)} articles)"

@@ -1,6 +1,6 @@
 """The one interface between the loop and a way of training.
 
-A way says what a run trains on beside its own labelled split (`articles`), its topics and validation articles (`topics`, `validation`), where its model starts (`parent`,
+A way says what a run trains on beside its own labelled split (`articles`), its topics, validation and calibration articles (`topics`, `validation`, `calibration`), where its model starts (`parent`,
 `shape`), what it learns from each batch (`loss`), which predictions count as right (`allowed`), and what the model
 card says of it (`card`). The loop calls these and knows nothing else of the way; plain training is this class.
 """
@@ -44,8 +44,12 @@ class Way:
         return labels
 
     def validation(self, own_validation: pd.DataFrame) -> pd.DataFrame:
-        """The articles that choose the epoch and fit the calibration: the run's own validation split."""
+        """The articles that choose the epoch: the run's own validation split."""
         return own_validation
+
+    def calibration(self, own_validation: pd.DataFrame) -> pd.DataFrame:
+        """The articles that fit the calibration once training ends: those that chose the epoch."""
+        return self.validation(own_validation)
 
     def articles(self, own: TrainingSet, labels) -> TrainingSet:
         """What training reads: the run's own training split (`own`, after validation was drawn from the rest), plus
