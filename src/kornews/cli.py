@@ -112,7 +112,8 @@ def cmd_learn(args):
     if not (args.run and args.labels and args.out):
         raise KornewsError("usage: kornews learn RUN LABELS --out DIR (or --resume DIR)")
     learn_run(args.run, args.labels, args.out, repeats=args.repeats, held_out=args.held_out, epochs=args.epochs,
-              lr=args.lr, encoding=args.encoding, overrides=args.extra, progress=not args.quiet)
+              lr=args.lr, encoding=args.encoding, unlabeled=args.unlabeled, labeller=args.labeller,
+              per_topic=args.per_topic, overrides=args.extra, progress=not args.quiet)
 
 
 def cmd_distill(args):
@@ -296,8 +297,13 @@ VERBS = {
         p.add_argument("--out", help="the taught run directory"),
         p.add_argument("--resume", metavar="DIR", help="continue an interrupted learning"),
         p.add_argument("--repeats", type=int, help="your training labels this many times an epoch (default 4)"),
-        p.add_argument("--held-out", type=float, help="share of your labels held out to choose the epoch, calibrate "
-                                                      "and estimate accuracy (default 0.25)"),
+        p.add_argument("--held-out", type=float, help="without choose's random checks, the share of your labels held "
+                                                      "out to choose the epoch and estimate accuracy (default 0.25)"),
+        p.add_argument("--unlabeled", metavar="POOL", help="also train on the surest articles of each topic in your "
+                                                         "unlabelled pool, pseudo-labelled"),
+        p.add_argument("--labeller", metavar="RUN", help="the run whose probabilities pseudo-label POOL (default: the "
+                                                         "run taught; in rounds, the one that chose)"),
+        p.add_argument("--per-topic", type=int, default=1000, help="pseudo-labels per topic at most"),
         p.add_argument("--epochs", type=int, help="epochs at most (default 3, or fewer if the recipe has)"),
         p.add_argument("--lr", type=float, help="learning rate (default: half the recipe's)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),

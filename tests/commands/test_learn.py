@@ -147,3 +147,21 @@ def test_learning_resumes_after_an_interruption(tiny_run, sheet, tmp_path, monke
     assert (out / rundir.FINAL).is_file() and (out / ESTIMATE).is_file()
     with pytest.raises(KornewsError, match="learning already finished"):
         resume_learn(out, **QUIET)
+
+
+def test_pseudo_labels_of_the_pool_join_the_labels(tiny_run, sheet, tmp_path):
+    """--unlabeled: the surest articles of each topic in the pool, never one the editor answered, trained on beside
+    the labels; written before training, so a resumed learning reuses them."""
+    pool = tmp_path / "pool.csv"
+    from kornews.data import articles as reader
+    frame = reader.read("ynat:dev", mode=2, quiet=True).frame.iloc[100:160]
+    answered = pd.read_csv(sheet, dtype=str, keep_default_na=False).head(5)
+    pd.concat([frame[["id", "title"]], answered[["id", "title"]]]).to_csv(pool, index=False)
+    out = tmp_path / "run"
+    learn_run(tiny_run, sheet, out, epochs=1, unlabeled=pool, per_topic=2, **QUIET)
+    cfg = config.read_run(out)
+    assert cfg.learn.unlabeled == str(pool) and cfg.learn.pseudo == str((out / "learn" / "pseudo.csv").resolve())
+    pseudo = pd.read_csv(cfg.learn.pseudo, dtype=str, keep_default_na=False)
+    assert 0 < len(pseudo) <= 2 * len(Classifier.load(tiny_run).labels)
+    assert pseudo["label"].value_counts().max() <= 2 and set(pseudo["id"]).isdisjoint(answered["id"])
+    assert "pseudo-labelled articles per topic" in (out / "README.md").read_text()

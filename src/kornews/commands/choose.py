@@ -48,6 +48,23 @@ def labelled_ids(path) -> set[str]:
     return set(reading.frame["id"])
 
 
+def read_pool(run, pool, encoding=None, embedder: str | None = None, progress: bool = True):
+    """(the run's Classifier, the pool's articles read unlabelled — every one with an id —, the run's calibrated
+    probabilities of them, their sentence embeddings), the probabilities and embeddings cached: what `choose` and
+    `learn --unlabeled` read a pool as."""
+    clf = Classifier.load(run)
+    target = clf.read(pool, labeled=False, encoding=encoding).frame
+    if target.empty:
+        raise KornewsError(f"{pool}: no articles to choose from")
+    if (target["id"] == "").any():  # an id names each answer in the labels file: rows without one get their row
+        target = target.assign(id=[i or f"row-{r}" for i, r in zip(target["id"], target["row"])])
+    texts = embedding.article_text(target)
+    pool_key = hashlib.sha1("\x1e".join(texts).encode()).hexdigest()[:16]
+    probs = cached_array(files.home() / "choose" / f"probs-{run_key(run)}-{pool_key}.npy",
+                         lambda: clf.predict_proba(target, progress=progress))
+    return clf, target, probs, embedding.embed(texts, embedder or EMBEDDER, progress=progress)
+
+
 def choose_articles(run, pool, out, n: int = 100, strategy: str = "default", seed: int = 0, labeled=None,
                     encoding=None, embedder: str | None = None, checks: float = CHECK_SHARE, progress: bool = True,
                     log=print) -> pd.DataFrame:
@@ -58,18 +75,7 @@ def choose_articles(run, pool, out, n: int = 100, strategy: str = "default", see
         raise KornewsError(f"n must be at least 1, got {n}")
     if not 0 <= checks < 1:
         raise KornewsError(f"checks must be in [0, 1), got {checks}")
-    clf = Classifier.load(run)
-    target = clf.read(pool, labeled=False, encoding=encoding).frame
-    if target.empty:
-        raise KornewsError(f"{pool}: no articles to choose from")
-    if (target["id"] == "").any():  # an id names each answer in the labels file: rows without one get their row
-        target = target.assign(id=[i or f"row-{r}" for i, r in zip(target["id"], target["row"])])
-    texts = embedding.article_text(target)
-    pool_key = hashlib.sha1("\x1e".join(texts).encode()).hexdigest()[:16]
-    folder = files.home() / "choose"
-    probs = cached_array(folder / f"probs-{run_key(run)}-{pool_key}.npy",
-                         lambda: clf.predict_proba(target, progress=progress))
-    vectors = embedding.embed(texts, embedder or EMBEDDER, progress=progress)
+    clf, target, probs, vectors = read_pool(run, pool, encoding, embedder, progress)
     done = labelled_ids(labeled) if labeled else set()
     labelled = [i for i, x in enumerate(target["id"]) if x in done]
     k = round(n * checks)

@@ -34,6 +34,12 @@ class LearnConfig:
     # without `choose`'s random checks (a `pick` column): the share of the editor's labels kept out of training to
     # choose the epoch, calibrate and estimate (stratified); with them, the checks are held out instead
     held_out: float = 0.25
+    # the editor's unlabelled pool: the surest of each topic (`per_topic`), by `labeller`'s probabilities spread over
+    # the pool's neighbours, are trained on once an epoch beside the labels (learn/pseudo.csv, `pseudo`)
+    unlabeled: str | None = None
+    labeller: str | None = None      # the run whose probabilities pseudo-label the pool (None: `source`)
+    per_topic: int = 1000
+    pseudo: str | None = None
 
     def problems(self, cfg) -> list[tuple[bool, str]]:
         ok_share = isinstance(self.held_out, float) and 0 < self.held_out < 1
@@ -41,6 +47,7 @@ class LearnConfig:
             (cfg.adapt is None and cfg.distill is None and cfg.also is None,
              "learn: teaches an ordinary run, not one that is adapted, distilled or trained with also:"),
             (self.repeats >= 1, f"learn.repeats must be at least 1, got {self.repeats}"),
+            (self.per_topic >= 1, f"learn.per_topic must be at least 1, got {self.per_topic}"),
             (ok_share, f"learn.held_out must be in (0, 1), got {self.held_out!r}"),
         ]
 
@@ -89,6 +96,9 @@ class Taught(Way):
         out = own
         for _ in range(self.plan.repeats):
             out = out.plus(train, y)
+        if self.plan.pseudo:
+            extra = articles.read(self.plan.pseudo, mode=self.cfg.mode, quiet=True, split="train").frame
+            out = out.plus(extra, labels.encode(extra["label"], source=self.plan.pseudo, rows=extra["row"]))
         return out
 
     def validation(self, own_validation):
@@ -106,7 +116,9 @@ class Taught(Way):
                "a stratified share")
         return (f" It continues the run `{self.plan.source}` taught {len(train) + len(held)} labelled articles of "
                 f"`{self.plan.labels}`: {len(train)} trained on ({self.plan.repeats} times an epoch), {len(held)} held "
-                f"out ({how}), which, not the split above, chose the epoch and fitted the calibration.")
+                f"out ({how}), which, not the split above, chose the epoch and fitted the calibration."
+                + (f" Beside them, at most {self.plan.per_topic} pseudo-labelled articles per topic of "
+                   f"`{self.plan.unlabeled}` (`learn/pseudo.csv`)." if self.plan.pseudo else ""))
 
     def section(self, run) -> list[str]:
         lines = ["", "## Taught an editor's labels", "",
