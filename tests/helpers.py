@@ -14,3 +14,14 @@ def write(path, text, encoding="utf-8"):
 def err(message):
     """pytest.raises match for an exact whole message."""
     return "^" + re.escape(message) + "$"
+
+
+def interrupt_training(monkeypatch):
+    """The next training stops in its first epoch, as Ctrl-C would stop it; returns what undoes that."""
+    from kornews.training import loop
+    real = loop._train_epoch
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(loop, "_train_epoch", killed)
+    return lambda: monkeypatch.setattr(loop, "_train_epoch", real)

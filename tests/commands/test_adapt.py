@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import interrupt_training
 
 from kornews import Classifier
 from kornews.cli import main
@@ -15,7 +16,7 @@ from kornews.core import rundir
 from kornews.core.errors import KornewsError
 from kornews.data import articles
 from kornews.stats import transfer
-from kornews.training import config, loop
+from kornews.training import config
 
 QUIET = {"progress": False, "log": lambda s: None}
 
@@ -119,11 +120,7 @@ def test_the_target_labels_never_reach_the_code(tiny_run, headlines, tmp_path, m
 
 def test_adapt_resumes_after_an_interruption(tiny_run, headlines, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = loop._train_epoch
-
-    def killed(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(loop, "_train_epoch", killed)
+    resume_training = interrupt_training(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         adapt_run(tiny_run, headlines, out, method="self-train", per_topic=3, epochs=1, **QUIET)
     probs = out / "adapt" / adapt.SOURCE_PROBS
@@ -131,7 +128,7 @@ def test_adapt_resumes_after_an_interruption(tiny_run, headlines, tmp_path, monk
     assert (out / "adapt" / "pseudo.csv").is_file() and not (out / rundir.FINAL).exists()
     with pytest.raises(KornewsError, match="exists and is not empty"):
         adapt_run(tiny_run, headlines, out, **QUIET)
-    monkeypatch.setattr(loop, "_train_epoch", real)
+    resume_training()
     assert main(["adapt", "--resume", str(out), "--quiet"]) == 0
     assert probs.stat().st_mtime_ns == saved and (out / rundir.FINAL).is_file()
     assert not (out / transfer.FILE).exists()  # self-train alone: no prior shift

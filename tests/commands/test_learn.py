@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import interrupt_training
 
 from kornews import Classifier
 from kornews.cli import main
@@ -14,7 +15,7 @@ from kornews.core import rundir
 from kornews.core.errors import KornewsError
 from kornews.data import articles
 from kornews.data.folds import validation_split
-from kornews.training import config, loop
+from kornews.training import config
 from kornews.training.ways.taught import ESTIMATE, editor_split
 
 QUIET = {"progress": False, "log": lambda s: None}
@@ -132,17 +133,13 @@ def test_bad_labels_are_one_line_and_write_nothing(tiny_run, tmp_path):
 
 def test_learning_resumes_after_an_interruption(tiny_run, sheet, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = loop._train_epoch
-
-    def killed(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(loop, "_train_epoch", killed)
+    resume_training = interrupt_training(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         learn_run(tiny_run, sheet, out, epochs=1, **QUIET)
     assert (out / "learn" / "config.yaml").is_file() and not (out / rundir.FINAL).exists()
     with pytest.raises(KornewsError, match="exists and is not empty"):
         learn_run(tiny_run, sheet, out, **QUIET)
-    monkeypatch.setattr(loop, "_train_epoch", real)
+    resume_training()
     assert main(["learn", "--resume", str(out), "--quiet"]) == 0
     assert (out / rundir.FINAL).is_file() and (out / ESTIMATE).is_file()
     with pytest.raises(KornewsError, match="learning already finished"):

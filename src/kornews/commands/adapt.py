@@ -50,9 +50,7 @@ def adapt_run(source, unlabeled, out, *, method="self-train", per_topic=1000, mi
     """Adapt run `source` to the articles of `unlabeled` into the new run directory `out`; returns the summary.
     `overrides`: `--key=value` changes of the continued training's recipe (for instance `--freeze_layers=4`)."""
     source = rundir.require(source, rundir.CONFIG, f"{rundir.MODEL}/config.json")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
+    out = rundir.require_new(out)
     if str(unlabeled) == "-":
         raise KornewsError("adapt reads its articles again when resumed: give a file or a dataset, not -")
     plan = AdaptConfig(source=str(source.resolve()), unlabeled=str(unlabeled), method=method, per_topic=per_topic,

@@ -47,9 +47,7 @@ def learn_run(source, labels, out, *, repeats: int | None = None, held_out: floa
     """Teach run `source` the labelled articles of `labels` into the new run directory `out`; returns the
     estimate (see `estimate`)."""
     source = rundir.require(source, rundir.CONFIG, f"{rundir.MODEL}/config.json")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
+    out = rundir.require_new(out)
     if str(labels) == "-":
         raise KornewsError("learn reads its labels again when resumed: give a file, not -")
     defaults = {f.name: f.default for f in dataclasses.fields(LearnConfig)}

@@ -90,3 +90,11 @@ def environment(cfg, device: str = "cpu") -> dict:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
     }
+
+
+def require_new(out) -> Path:
+    """A run directory a verb is about to make: absent or empty, else one line (nothing of it is touched)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise KornewsError(f"{out}: run directory exists and is not empty (choose another --out or --resume)")
+    return out
