@@ -100,6 +100,7 @@ def create_label_app(run, sheet, answers) -> FastAPI:
 def serve_labels(run, sheet, answers, host="127.0.0.1", port=8000) -> None:
     import uvicorn
     app = create_label_app(run, sheet, answers)
+    page_font()  # made once before the first page asks for it: seconds of CPU that would delay the first answers
     logging.basicConfig(level=logging.INFO, format="kornews: %(message)s")
     log.info("labelling %s into %s: open http://%s:%d/", sheet, answers, host, port)
     uvicorn.run(app, host=host, port=port, access_log=False)
