@@ -9,7 +9,8 @@ directory whose config.yaml says what it was taught and from where (`learn:`).
 
 With `--unlabeled POOL`, the surest articles of each topic in POOL (by `--labeller`'s probabilities, the source run's
 by default: in rounds, the run that chose them; spread over the pool's neighbours as `adapt` does) are trained on
-beside the labels (DIR/learn/pseudo.csv): on YNAT, 200 labels gave 0.72 alone and 0.78 with them (bench/active.py).
+beside the labels (DIR/learn/pseudo.csv): on YNAT, 200 labels gave 0.72 alone and 0.77 with them in rounds
+(bench/active.py).
 
 LABELS is a filled-in `kornews choose` sheet or the labelling page's answers (`kornews label`): an article's last
 answer counts, an empty label is not an answer. `kornews learn --resume DIR` continues after an interruption.
@@ -103,10 +104,12 @@ def pseudo_labels(cfg, progress: bool, log) -> None:
     clf, pool, probs, vectors = read_pool(labeller, plan.unlabeled, progress=progress)
     spread = transfer.spread(probs, transfer.neighbours(vectors, min(NEIGHBOURS, len(pool) - 1)))
     free = np.flatnonzero(~pool["id"].isin(set(pd.concat(editor_split(cfg))["id"])).to_numpy())
-    picked = free[transfer.pseudo_labels(spread[free], plan.per_topic, 0.0)]  # an answered article teaches by its answer
+    # an answered article teaches by its answer, never by a pseudo-label
+    picked = free[transfer.pseudo_labels(spread[free], plan.per_topic, 0.0)]
     chosen = pool.iloc[picked]
     table = pd.DataFrame({"id": chosen["id"].to_numpy(), "title": chosen["title"].to_numpy(),
-                          "body": chosen["body"].to_numpy(), "label": [clf.labels[k] for k in spread[picked].argmax(1)]})
+                          "body": chosen["body"].to_numpy(),
+                          "label": [clf.labels[k] for k in spread[picked].argmax(1)]})
     atomic_write_text(Path(plan.pseudo), table.to_csv(index=False))
     log(f"learn: {len(table)} pseudo-labelled articles of {plan.unlabeled} (at most {plan.per_topic} a topic, by "
         f"{labeller})")

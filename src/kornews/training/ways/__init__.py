@@ -1,6 +1,6 @@
 """Ways of training: plain (`Way`), another labelled source (`also:`), adapt's pseudo-labels (`adapt:`),
-distillation from a teacher (`distill:`) and an editor's own labels (`learn:`). Each owns its config block (a key of TrainConfig, None when unused) and
-plugs into the loop through `Way`; a config sets at most one block. A new way: its module, a row of WAYS, its
+distillation from a teacher (`distill:`) and an editor's own labels (`learn:`). Each owns its config block (a key of
+TrainConfig, None when unused) and plugs into the loop through `Way`; a config sets at most one block. A new way: its module, a row of WAYS, its
 block in TrainConfig, and the verb that writes the block."""
 from kornews.training.ways.also import Also, AlsoConfig
 from kornews.training.ways.base import TrainingSet, Way

@@ -1,8 +1,9 @@
 """The one interface between the loop and a way of training.
 
-A way says what a run trains on beside its own labelled split (`articles`), its topics, validation and calibration articles (`topics`, `validation`, `calibration`), where its model starts (`parent`,
-`shape`), what it learns from each batch (`loss`), which predictions count as right (`allowed`), and what the model
-card says of it (`card`). The loop calls these and knows nothing else of the way; plain training is this class.
+A way says what a run trains on beside its own labelled split (`articles`), its topics and the articles that
+validate and calibrate it (`topics`, `validation`, `calibration`), where its model starts (`parent`, `shape`), what it
+learns from each batch (`loss`), which predictions count as right (`allowed`), and what the model card says of it
+(`card`). The loop calls these and knows nothing else of the way; plain training is this class.
 """
 from dataclasses import dataclass
 

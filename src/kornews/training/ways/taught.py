@@ -3,7 +3,8 @@ included, on its own labelled training split plus the editor's labels.
 
 The random checks `choose` drew among the editor's labels (else a stratified share) are held out: those, not the
 source's validation split, choose the epoch and estimate accuracy on the editor's news, and are never trained on;
-they and the source's validation split together fit the calibration. A topic the source run did not know gets a new head row; the rows it knew start as they were.
+they and the source's validation split together fit the calibration. A topic the source run did not know gets a new
+head row; the rows it knew start as they were.
 """
 import json
 from dataclasses import dataclass
