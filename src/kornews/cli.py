@@ -203,6 +203,14 @@ def _fusion_argument(p):
                    help="how the two models' probabilities combine (see tfidf.py)")
 
 
+def _continued_run_arguments(p, source: str, source_help: str, made: str, doing: str):
+    """RUN SOURCE --out DIR, or --resume DIR: the arguments of a verb that makes a new run by continuing one."""
+    p.add_argument("run", nargs="?", help=f"the run to {doing}")
+    p.add_argument(source, nargs="?", help=source_help)
+    p.add_argument("--out", help=f"the {made} run directory")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted one")
+
+
 def _method_argument(p, help_text):
     from kornews.stats.transfer import METHODS
     p.add_argument("--method", default="self-train", choices=METHODS, help=help_text)
@@ -291,11 +299,8 @@ VERBS = {
         p.add_argument("--host", default="127.0.0.1"), p.add_argument("--port", type=int, default=8000))),
     "learn": ("teach a run your labelled articles (a filled-in choose sheet or the label page's answers): a new run "
               "directory with an estimate of its accuracy on your news", cmd_learn, lambda p: (
-        p.add_argument("run", nargs="?", help="the run to teach"),
-        p.add_argument("labels", nargs="?", help="your labelled articles: an article's last answer counts, an empty "
-                                                 "label is none"),
-        p.add_argument("--out", help="the taught run directory"),
-        p.add_argument("--resume", metavar="DIR", help="continue an interrupted learning"),
+        _continued_run_arguments(p, "labels", "your labelled articles: an article's last answer counts, an empty "
+                                              "label is none", "taught", "teach"),
         p.add_argument("--repeats", type=int, help="your training labels this many times an epoch (default 4)"),
         p.add_argument("--held-out", type=float, help="without choose's random checks, the share of your labels held "
                                                       "out to choose the epoch and estimate accuracy (default 0.25)"),
@@ -320,11 +325,8 @@ VERBS = {
                                           "calibration_method)"))),
     "adapt": ("adapt a run to unlabelled articles of another source (a new run directory; --key=value changes the "
               "continued training's recipe)", cmd_adapt, lambda p: (
-        p.add_argument("run", nargs="?", help="the run to adapt"),
-        p.add_argument("unlabeled", nargs="?", help="articles of the target source: a file or a dataset (a "
-                                                    "label column there is never read)"),
-        p.add_argument("--out", help="the adapted run directory"),
-        p.add_argument("--resume", metavar="DIR", help="continue an interrupted adaptation"),
+        _continued_run_arguments(p, "unlabeled", "articles of the target source: a file or a dataset (a label "
+                                                 "column there is never read)", "adapted", "adapt"),
         _method_argument(p, "self-train (default): continue training on the target articles surest after label "
                             "spreading; prior: re-weight for the target's topic mix as EM estimates it (seconds); "
                             "self-train+prior: both"),
