@@ -34,3 +34,14 @@ def test_a_way_s_rows_are_announced(tiny_cfg, tmp_path):
     lines = []
     setup.prepare(cfg, log=lines.append)
     assert "data: also: 2 more training rows (0 without a label)" in lines
+
+
+def test_splits_are_the_one_split_every_user_of_a_config_sees(tiny_cfg):
+    cfg = tiny_cfg(epochs=1)
+    first, again = setup.splits(cfg), setup.splits(cfg)
+    assert list(first.own_validation["id"]) == list(again.own_validation["id"])  # seeded: hybrid and calibrate agree
+    assert not set(first.train["id"]) & set(first.own_validation["id"])
+    # plain training validates and calibrates on its own validation split, and says so
+    assert first.validation is first.own_validation and first.calibration is first.own_validation
+    assert first.calibration_note == f"validation split ({len(first.own_validation)} articles)"
+    assert sorted(first.labels.labels) == sorted(set(first.train["label"]))

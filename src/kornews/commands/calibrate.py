@@ -4,12 +4,10 @@ split (or held-out labels) that chose its epoch; `train` calls it when a run fin
 import numpy as np
 
 from kornews.core import rundir
-from kornews.data import articles
-from kornews.data.folds import validation_split
 from kornews.data.labels import LabelMap
 from kornews.inference.classifier import Classifier
 from kornews.stats import confidence
-from kornews.training import config, ways
+from kornews.training import config, setup
 
 
 def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | None = 0.95, method: str | None = None,
@@ -21,11 +19,8 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     method = confidence.check_method(method or cfg.calibration_method)  # before any article is scored
     clf = Classifier.load(run, calibrated=False)
     if source is None:
-        df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding, quiet=True).frame
-        own = validation_split(cfg, df)[1]
-        df = ways.of(cfg).calibration(own)  # a taught run's: the editor's held-out labels too
-        where = (f"validation split ({len(df)} articles)" if df is own else
-                 f"held-out labels and validation split ({len(df)} articles)")
+        split = setup.splits(cfg)  # a taught run's: the editor's held-out labels too
+        df, where = split.calibration, split.calibration_note
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
         where = f"{source} ({len(df)} articles)"

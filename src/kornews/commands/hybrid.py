@@ -4,12 +4,10 @@ from pathlib import Path
 import numpy as np
 
 from kornews.core import rundir
-from kornews.data import articles
-from kornews.data.folds import validation_split
 from kornews.data.labels import LabelMap
 from kornews.inference.classifier import Classifier
 from kornews.stats.tfidf import DIR, Hybrid, Tfidf, fit_fusion, fuse, texts
-from kornews.training import config
+from kornews.training import config, setup
 
 
 def fit_hybrid(run, kind: str = "average", log=print, tfidf: Tfidf | None = None) -> dict:
@@ -20,8 +18,8 @@ def fit_hybrid(run, kind: str = "average", log=print, tfidf: Tfidf | None = None
     cfg = config.read_run(run)
     clf = Classifier.load(run, hybrid=False)
     labels = LabelMap(clf.labels)
-    df = articles.read(cfg.train, mode=cfg.mode, columns=cfg.columns, encoding=cfg.encoding).frame
-    tr, va = validation_split(cfg, df)
+    split = setup.splits(cfg)
+    tr, va = split.train, split.own_validation
     if tfidf is None:
         tfidf = Tfidf().fit(texts(tr, cfg.mode), labels.encode(tr["label"]), len(labels))
     y_val = np.asarray(labels.encode(va["label"]))

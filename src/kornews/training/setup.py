@@ -41,6 +41,34 @@ def read_split(cfg, source: str, split: str):
     return articles.read(source, mode=cfg.mode, columns=cfg.columns, split=split, encoding=cfg.encoding).frame
 
 
+@dataclasses.dataclass
+class Splits:
+    """A config's labelled articles as its run uses them: the one place training, calibration and the hybrid take
+    them from, so each sees the same stratified split by the same seed."""
+    labels: LabelMap
+    train: pd.DataFrame           # the run's own training split
+    own_validation: pd.DataFrame  # the rest of its source
+    validation: pd.DataFrame      # what chooses the epoch: the way's (a taught run's held-out labels), else the above
+    calibration: pd.DataFrame     # what fits the calibration once training ends
+
+    @property
+    def calibration_note(self) -> str:
+        return (f"validation split ({len(self.calibration)} articles)" if self.calibration is self.own_validation
+                else f"held-out labels and validation split ({len(self.calibration)} articles)")
+
+
+def splits(cfg, way: Way | None = None) -> Splits:
+    """`cfg`'s training source split as its run splits it; `way`: the way of training it asks for, unless given."""
+    way = ways.of(cfg) if way is None else way
+    df = read_split(cfg, cfg.train, "train")
+    tr, va = folds.validation_split(cfg, df)
+    if va.empty:
+        raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
+                           f"stopping ({len(df)} training articles); raise it or add data")
+    return Splits(labels=way.topics(LabelMap.fit(df["label"])), train=tr, own_validation=va,
+                  validation=way.validation(va), calibration=way.calibration(va))
+
+
 def title_copies(df, share: float, seed: int):
     """`df` plus title-only copies of `share` of its titled articles (drawn by `seed`), for input that arrives as
     bare headlines. On headlines from another source it hurt (docs/benchmarks.md, recipe search): off by default."""
@@ -60,14 +88,10 @@ def prepare(cfg, way: Way | None = None, clusterer=None, resumed: Path | None = 
     if clusterer is None and resumed is not None and (Path(resumed) / rundir.CLUSTERER).is_dir():
         clusterer = embedding.Clusterer.load(Path(resumed) / rundir.CLUSTERER)
     say = log or (lambda line: None)
-    df = read_split(cfg, cfg.train, "train")
-    labels = way.topics(LabelMap.fit(df["label"]))
-    tr, va = folds.validation_split(cfg, df)
-    if va.empty:
-        raise KornewsError(f"config: val_fraction={cfg.val_fraction} leaves no validation articles for early "
-                           f"stopping ({len(df)} training articles); raise it or add data")
-    say(f"data: {cfg.train}: {len(df):,} labelled articles in {len(labels)} topics → {len(tr):,} to train on, "
-        f"{len(va):,} to validate (stratified, seed {cfg.seed if cfg.split_seed is None else cfg.split_seed})")
+    split = splits(cfg, way)
+    labels, tr, va = split.labels, split.train, split.own_validation
+    say(f"data: {cfg.train}: {len(tr) + len(va):,} labelled articles in {len(labels)} topics → {len(tr):,} to train "
+        f"on, {len(va):,} to validate (stratified, seed {cfg.seed if cfg.split_seed is None else cfg.split_seed})")
     test_df = read_split(cfg, cfg.test, "test") if cfg.test else None
     if test_df is not None:
         say(f"data: {cfg.test}: {len(test_df):,} test articles, scored every epoch, never choosing")
@@ -82,8 +106,8 @@ def prepare(cfg, way: Way | None = None, clusterer=None, resumed: Path | None = 
     own = way.articles(TrainingSet(tr, np.asarray(labels.encode(tr["label"]))), labels)
     if len(own) > len(tr):
         say(f"data: {way.block}: {len(own) - len(tr):,} more training rows ({(own.y < 0).sum():,} without a label)")
-    if (chosen := way.validation(va)) is not va:
-        va = chosen
+    if split.validation is not va:
+        va = split.validation
         say(f"data: {way.block}: its {len(va):,} held-out articles validate instead")
 
     parent = way.parent()  # a run continued (head included) or cut from; else the backbone
