@@ -111,6 +111,19 @@ def test_read_dicts_and_strings():
     assert read(["본문만"], mode=1, labeled=False).body.tolist() == ["본문만"]
 
 
+def test_dicts_with_other_keys_numbers_and_gaps_read_as_a_table_would():
+    dicts = [{"title": "가", "id": 7, "cluster": "2.0"}, {"body": "본문", "cluster": 1, "extra": [1]}]
+    df = read(dicts, mode=4, labeled=False)
+    assert df.id.tolist() == ["7", ""] and df.title.tolist() == ["가", ""] and df.body.tolist() == ["", "본문"]
+    assert df.cluster.tolist() == [2, 1] and str(df.cluster.dtype) == "int64" and str(df.row.dtype) == "int64"
+    assert df.truncated.dtype == bool and not df.truncated.any()
+    with pytest.raises(KornewsError, match=r"cluster must be a whole number, got '1.5' in row 1"):
+        read([{"title": "가", "cluster": "1.5"}], mode=4, labeled=False)
+    # a frame with one name twice: the first column counts, as in a file
+    twice = pd.DataFrame([["가", "나", "본"]], columns=["title", "title", "body"])
+    assert read(twice, labeled=False).title.tolist() == ["가"]
+
+
 def test_read_normalized_frame_again_is_the_same(tmp_path):
     once = read(write(tmp_path / "k.csv", KNEWS_CSV))
     twice = read(once)

@@ -62,7 +62,7 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
     row = mode_row(mode)
     if not (isinstance(max_chars, int) and max_chars > 0):
         raise KornewsError(f"max_chars must be a positive whole number, got {max_chars!r}")
-    df, dataset = _table(source, split, encoding, row.fields[-1], columns)
+    table, dataset = _table(source, split, encoding, row.fields[-1], columns)
     if dataset is not None:
         if row.number not in dataset.modes:
             *others, last = map(str, dataset.modes)
@@ -70,8 +70,8 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
             raise KornewsError(f"{dataset.name} ({dataset.description}) has no input for mode {row.number}; "
                                f"use mode {listed}")
         columns = columns or dataset.columns
-    name = df.attrs.get("source", "<table>")
-    found = detect_columns(df.columns, columns or Columns())
+    name = table.source
+    found = detect_columns(table.cells, columns or Columns())
     fields = row.fields
     if row.pair and len(set(fields) & set(found)) == 1:  # a pair mode reads headlines alone (or bodies alone)
         fields = tuple(f for f in fields if f in found)
@@ -80,25 +80,22 @@ def read(source, *, mode: int, columns: Columns | None = None, labeled: bool = T
             log.warning(f"{name}: no {absent} column ({getattr(columns or Columns(), absent)!r} or an alias); "
                         f"reading the {fields[0]} alone")
     needed = fields + (("label",) if labeled else ())
-    _require(found, needed, columns or Columns(), list(df.columns), row.number, name)
-    if df.empty:
+    _require(found, needed, columns or Columns(), list(table.cells), row.number, name)
+    if table.rows == 0:
         raise KornewsError(f"{name}: no data rows (only a header)")
-    out = _normalize(df.assign(**{f"keep:{c}": df[c] if c in df else "" for c in keep}), found, fields, labeled,
-                     max_chars, name, skip_unlabeled)
-    out = out.rename(columns={f"keep:{c}": c for c in keep})
+    out = _normalize(table, found, fields, labeled, max_chars, skip_unlabeled, keep)
     cut = int(out["truncated"].sum())
-    skipped = len(df) - len(out)
+    skipped = table.rows - len(out)
     if not quiet:
         what = " and ".join(found[r] for r in fields)
         if skipped:
             what += " or label" if skip_unlabeled else ""
-            log.warning(f"{name}: skipped {skipped} of {len(df)} rows with empty {what} "
-                        f"(first row {_first_skipped(out, len(df))})")
+            log.warning(f"{name}: skipped {skipped} of {table.rows} rows with empty {what} "
+                        f"(first row {_first_skipped(out, table.rows)})")
         if cut:
             log.warning(f"{name}: cut {cut} row{'s' * (cut > 1)} with a text longer than {max_chars} characters "
                         f"(first row {out.row[out.truncated].iloc[0]})")
-    return Reading(out, name, found, len(df), skipped, cut, df.attrs.get("format"), df.attrs.get("encoding"),
-                   dataset)
+    return Reading(out, name, found, table.rows, skipped, cut, table.format, table.encoding, dataset)
 
 
 def detect_columns(header, columns: Columns | None = None) -> dict:
@@ -120,22 +117,39 @@ def detect_columns(header, columns: Columns | None = None) -> dict:
     return found
 
 
-def _table(source, split: str, encoding, text_field: str, columns) -> tuple[pd.DataFrame, datasets.Dataset | None]:
-    """(raw table of str cells, its dataset or None) for anything `read` accepts."""
-    if isinstance(source, pd.DataFrame):
-        df = tables.as_text(source).reset_index(drop=True)
-        df.columns = [str(c).strip() for c in df.columns]
-        df.attrs = {**source.attrs, "source": source.attrs.get("source", "<table>")}
-        return df, None
+@dataclass
+class _Cells:
+    """A source's raw table as plain lists, column name → cells in row order: the rules below then run in Python
+    over the few columns they read (pandas per-column work cost a served one-article request ~1.5 ms)."""
+    cells: dict
+    rows: int
+    source: str
+    format: str | None = None
+    encoding: str | None = None
+
+
+def _table(source, split: str, encoding, text_field: str, columns) -> tuple[_Cells, datasets.Dataset | None]:
+    """(raw cells, its dataset or None) for anything `read` accepts."""
     if isinstance(source, (list, tuple)):
         return _records(source, text_field, columns), None
-    if str(source) == "-":
-        return tables.read_table("-", encoding=encoding), None
-    path, dataset = datasets.locate(source, split)
-    return tables.read_table(path, encoding=encoding), dataset
+    dataset = None
+    if isinstance(source, pd.DataFrame):
+        df = source
+        attrs = {**source.attrs, "source": source.attrs.get("source", "<table>")}
+    else:
+        if str(source) == "-":
+            df = tables.read_table("-", encoding=encoding)
+        else:
+            path, dataset = datasets.locate(source, split)
+            df = tables.read_table(path, encoding=encoding)
+        attrs = df.attrs
+    cells = {}
+    for i, c in enumerate(df.columns):
+        cells.setdefault(str(c).strip(), df.iloc[:, i].tolist())  # of two same names, the first
+    return _Cells(cells, len(df), attrs.get("source", "<table>"), attrs.get("format"), attrs.get("encoding")), dataset
 
 
-def _records(items, text_field: str, columns: Columns | None) -> pd.DataFrame:
+def _records(items, text_field: str, columns: Columns | None) -> _Cells:
     """A list of articles: dicts (any column names `detect_columns` knows) or strings (the mode's text: the body,
     or the title in mode 2; in a pair mode a lone body encodes exactly as a lone title)."""
     records = []
@@ -147,56 +161,59 @@ def _records(items, text_field: str, columns: Columns | None) -> pd.DataFrame:
         records.append(item)
     if not records:
         raise KornewsError("no articles given")
-    df = tables.as_text(pd.DataFrame.from_records(records))
-    found = detect_columns(df.columns, columns)
+    keys = list(dict.fromkeys(k for r in records for k in r))  # every key, in order of first appearance
+    cells = {str(k): [r.get(k) for r in records] for k in keys}
+    found = detect_columns(cells, columns)
     if "title" not in found and "body" not in found:
         raise KornewsError(f"article 0: no title or body (keys: {', '.join(map(str, records[0])) or 'none'})")
     for role in ("title", "body"):  # an article given as a dict may leave a field out: it is empty
         if role not in found:
-            df[getattr(columns or Columns(), role)] = ""
-    df.attrs["source"] = "<articles>"
-    return df
+            cells[getattr(columns or Columns(), role)] = [""] * len(records)
+    return _Cells(cells, len(records), "<articles>")
 
 
-def _normalize(df: pd.DataFrame, found: dict, used: tuple, labeled: bool, max_chars: int, name: str,
-               skip_unlabeled: bool = False) -> pd.DataFrame:
-    n = len(df)
-    rows = np.arange(1, n + 1)
-    text = {r: _texts(df[found[r]]) if r in found else pd.Series([""] * n) for r in ("title", "body")}
-    out = pd.DataFrame({"id": _texts(df[found["id"]]) if "id" in found else rows.astype(str),
-                        "title": text["title"].to_numpy(), "body": text["body"].to_numpy()})
+def _normalize(table: _Cells, found: dict, used: tuple, labeled: bool, max_chars: int, skip_unlabeled: bool,
+               keep: tuple) -> pd.DataFrame:
+    n, name = table.rows, table.source
+
+    def texts(column):
+        return [tables.cell_text(v).strip() for v in table.cells[column]]
+    rows = list(range(1, n + 1))
+    cols = {"id": texts(found["id"]) if "id" in found else [str(r) for r in rows]}
+    for role in ("title", "body"):
+        cols[role] = texts(found[role]) if role in found else [""] * n
     if labeled:
-        out["label"] = _texts(df[found["label"]]).to_numpy()
-    if "cluster" in df:
-        out["cluster"] = _texts(df["cluster"]).to_numpy()
-    for c in (c for c in df.columns if str(c).startswith("keep:")):
-        out[c] = _texts(df[c]).to_numpy()
-    out["row"] = rows
+        cols["label"] = texts(found["label"])
+    if "cluster" in table.cells:
+        cols["cluster"] = texts("cluster")
+    for c in keep:
+        cols.setdefault(c, texts(c) if c in table.cells else [""] * n)
+    cols["row"] = rows
 
-    empty = np.logical_and.reduce([out[r].to_numpy() == "" for r in used])
-    if empty.all():
+    chosen = [i for i in range(n) if any(cols[r][i] for r in used)]
+    if not chosen:
         what = " and ".join(found[r] for r in used)
         raise KornewsError(f"{name}: no text in any of the {n} rows ({what} empty everywhere)")
-    out = out[~empty].reset_index(drop=True)
     if labeled and skip_unlabeled:
         if "id" in found:  # a changed answer is a later row of the same article
-            out = out[~out.id.duplicated(keep="last")]
-        out = out[out.label != ""].reset_index(drop=True)
-        if out.empty:
+            chosen = sorted({cols["id"][i]: i for i in chosen}.values())
+        chosen = [i for i in chosen if cols["label"][i]]
+        if not chosen:
             raise KornewsError(f"{name}: no labelled row yet (column {found['label']!r} empty everywhere)")
     if labeled:
-        missing = out.row[out.label == ""]
-        if len(missing):
-            where = f"row {missing.iloc[0]} (" if len(missing) == 1 else \
-                f"{len(missing)} rows (first row {missing.iloc[0]}; "
+        missing = [cols["row"][i] for i in chosen if not cols["label"][i]]
+        if missing:
+            where = f"row {missing[0]} (" if len(missing) == 1 else f"{len(missing)} rows (first row {missing[0]}; "
             raise KornewsError(f"{name}: empty label in {where}column {found['label']!r})")
-    if "cluster" in out:
-        out["cluster"] = _clusters(out, name)
-    long = (out.title.str.len() > max_chars) | (out.body.str.len() > max_chars)
-    out["title"] = out.title.str.slice(0, max_chars)
-    out["body"] = out.body.str.slice(0, max_chars)
-    out["truncated"] = long.to_numpy()
-    return out
+    cols = {k: [v[i] for i in chosen] for k, v in cols.items()}
+    if "cluster" in cols:
+        cols["cluster"] = np.array(_clusters(cols["cluster"], cols["row"], name), dtype=np.int64)
+    cols["row"] = np.array(cols["row"], dtype=np.int64)
+    cols["truncated"] = np.array([len(t) > max_chars or len(b) > max_chars
+                                  for t, b in zip(cols["title"], cols["body"])], dtype=bool)
+    cols["title"] = [t[:max_chars] for t in cols["title"]]
+    cols["body"] = [b[:max_chars] for b in cols["body"]]
+    return pd.DataFrame(cols)
 
 
 def _first_skipped(out: pd.DataFrame, n: int) -> int:
@@ -205,18 +222,17 @@ def _first_skipped(out: pd.DataFrame, n: int) -> int:
     return int(np.flatnonzero(~kept[1:])[0]) + 1
 
 
-def _texts(series: pd.Series) -> pd.Series:
-    return series.map(tables.cell_text).astype(str).str.strip().reset_index(drop=True)
-
-
-def _clusters(out: pd.DataFrame, name: str) -> pd.Series:
-    values = pd.to_numeric(out.cluster, errors="coerce")
-    bad = values.isna() | (values != values.round())
-    if bad.any():
-        first = bad.to_numpy().nonzero()[0][0]
-        raise KornewsError(f"{name}: cluster must be a whole number, got {out.cluster.iloc[first]!r} "
-                           f"in row {out.row.iloc[first]}")
-    return values.astype(int)
+def _clusters(values: list, rows: list, name: str) -> list:
+    out = []
+    for value, row in zip(values, rows):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not number.is_integer():
+            raise KornewsError(f"{name}: cluster must be a whole number, got {value!r} in row {row}")
+        out.append(int(number))
+    return out
 
 
 def _require(found: dict, roles, columns: Columns, header: list, mode: int, name: str) -> None:

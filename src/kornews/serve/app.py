@@ -91,7 +91,7 @@ class Service:
             raise Refused(413, f"{len(items)} articles in one request; at most {self.settings.max_articles} "
                                "(split the batch, or use `kornews predict` for files)")
         frame = self.read(items)
-        results = await self.batcher(frame[["title", "body"]].to_dict(orient="records"))
+        results = await self.batcher([{"title": t, "body": b} for t, b in zip(frame["title"], frame["body"])])
         asked = min_confidence if min_confidence is not None else self.settings.min_confidence
         threshold = review_threshold(self.clf, asked)
         words = [None] * len(items)
