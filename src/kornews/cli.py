@@ -81,6 +81,20 @@ def cmd_choose(args):
                     log=lambda s: print(f"kornews: {s}", file=sys.stderr))
 
 
+def cmd_monitor(args) -> int:
+    import json
+
+    from kornews.commands.monitor import as_dict, monitor_files
+    say = (lambda s: None) if args.json else (lambda s: print(s))
+    rows = monitor_files(args.run, args.files, embeddings=not args.no_embeddings, encoding=args.encoding,
+                         min_accuracy=args.min_accuracy, max_ood=args.max_ood, plot=args.plot,
+                         articles=args.articles, progress=not args.quiet, log=say)
+    if args.json:
+        for row in rows:
+            print(json.dumps(as_dict(row), ensure_ascii=False))
+    return 1 if any(row.alerts for row in rows) else 0  # a cron job's alert
+
+
 def cmd_calibrate(args):
     from kornews.commands.calibrate import calibrate_run
     calibrate_run(args.run, args.data, encoding=args.encoding, target_accuracy=args.target_accuracy,
@@ -160,7 +174,8 @@ def cmd_serve(args):
     from kornews.serve import Settings, serve
     settings = Settings(run=args.run, engine=args.engine, threads=args.threads, device=args.device,
                         api_key=args.api_key or os.environ.get("KORNEWS_API_KEY") or None,
-                        max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence)
+                        max_batch=args.max_batch, wait_ms=args.wait_ms, min_confidence=args.min_confidence,
+                        monitor_window=args.monitor_window)
     serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.quiet)
 
 
@@ -313,6 +328,19 @@ VERBS = {
         p.add_argument("--lr", type=float, help="learning rate (default: half the recipe's)"),
         p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"),
         p.set_defaults(accepts_overrides=True))),
+    "monitor": ("is new news still what the run knows? per file: estimated accuracy, drift, out-of-distribution "
+                "share; exit status 1 on an alert", cmd_monitor, lambda p: (
+        p.add_argument("run"), p.add_argument("files", nargs="+", metavar="FILE",
+                                              help="unlabelled articles, one batch a file (a day's, say), or -"),
+        p.add_argument("--min-accuracy", type=float, metavar="A", help="alert where the estimate falls below A"),
+        p.add_argument("--max-ood", type=float, metavar="S",
+                       help="alert where more than this share is out of distribution"),
+        p.add_argument("--no-embeddings", action="store_true",
+                       help="skip the sentence-embedding tests (they cost an encoder pass per article)"),
+        p.add_argument("--plot", metavar="PNG", help="the figures over the files"),
+        p.add_argument("--articles", metavar="CSV", help="each article's out-of-distribution score and flag"),
+        p.add_argument("--json", action="store_true", help="one JSON line per file instead of the text lines"),
+        p.add_argument("--encoding"), p.add_argument("--quiet", action="store_true", help="no progress bars"))),
     "calibrate": ("fit the run's calibration and review threshold on labelled data (default: its validation split)",
                   cmd_calibrate, lambda p: (
                       p.add_argument("run"),
@@ -383,6 +411,8 @@ VERBS = {
         p.add_argument("--wait-ms", type=float, default=5.0, help="how long a lone request waits for company"),
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help="results below P are marked review (default: the run's threshold; 0: none)"),
+        p.add_argument("--monitor-window", type=int, default=500, metavar="N",
+                       help="the last N articles /v1/monitor and /metrics describe (default 500)"),
         p.add_argument("--quiet", action="store_true", help="no access log"),
         _engine_argument(p))),
     "report": ("rebuild a run's report and plots from its saved predictions", cmd_report,
@@ -432,7 +462,7 @@ def main(argv=None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        args.func(args)
+        code = args.func(args)
     except KornewsError as e:
         print(f"kornews: error: {e}", file=sys.stderr)
         return 2
@@ -444,7 +474,7 @@ def main(argv=None) -> int:
     except OSError as e:  # a read-only or full disk, a vanished file: one line, not a traceback
         print(f"kornews: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)  # a verb may answer with a status (monitor: 1 on an alert)
 
 
 if __name__ == "__main__":

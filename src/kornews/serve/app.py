@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from kornews.commands.calibrate import reference
 from kornews.core.errors import KornewsError
 from kornews.data import tables
 from kornews.inference.classifier import (
@@ -26,6 +27,7 @@ from kornews.inference.classifier import (
 from kornews.serve.batcher import Batcher
 from kornews.serve.guard import Guard
 from kornews.serve.schemas import ERRORS, FILE_OK, Article, Batch, BatchResult, Single
+from kornews.serve.watch import WINDOW, Watch, prometheus
 from kornews.training import config
 
 log = logging.getLogger("kornews.serve")  # the server's one logger, whichever module writes
@@ -47,6 +49,7 @@ class Settings:
     max_file_articles: int = 5000  # per upload (413 above): larger corpora go to `kornews predict`
     max_body_bytes: int = 32 << 20  # any request body (413 above)
     min_confidence: float | None = None  # the review threshold (None: the run's own; 0: none)
+    monitor_window: int = WINDOW  # the last articles /v1/monitor and /metrics describe
 
 
 class Refused(Exception):
@@ -75,10 +78,19 @@ class Service:
                      "review_threshold": review_threshold(self.clf, settings.min_confidence),
                      "limits": {k: v for k, v in asdict(settings).items() if k.startswith(("max_", "wait"))}}
         self.batcher = Batcher(self.results, settings.max_batch, settings.wait_ms)
+        try:
+            self.watch, self.unwatched = Watch(reference(run_dir, self.clf), settings.monitor_window), None
+        except (KornewsError, OSError) as e:  # a bare model directory has no labelled articles to compare with
+            self.watch, self.unwatched = None, f"no monitoring reference for this run ({e})"
 
     def results(self, articles: list[dict]) -> list[dict]:
-        """The batcher's model call: a topic, its probabilities and the cluster (or None) per article."""
+        """The batcher's model call: a topic, its probabilities and the cluster (or None) per article; the monitoring
+        window keeps a few numbers of each."""
         probs, clusters = self.clf.classify(articles)
+        if self.watch is not None:
+            fields, pair = self.clf.spec.mode_row.fields, self.clf.spec.mode_row.pair
+            self.watch.add(probs, [sum(len(a[f]) for f in fields) for a in articles],
+                           [pair and bool(a["title"]) and not a["body"] for a in articles])
         labels = self.clf.labels
         return [{"topic": labels[int(p.argmax())], "confidence": round(float(p.max()), 6),
                  "probabilities": {name: round(float(v), 6) for name, v in zip(labels, p)},
@@ -102,6 +114,11 @@ class Service:
         return [{"id": a.id if a.id is not None else i, **r, "truncated": bool(cut),
                  "review": None if threshold is None else r["confidence"] < threshold, "explanation": ws}
                 for i, (a, r, cut, ws) in enumerate(zip(items, results, frame["truncated"], words))]
+
+    def monitored(self) -> dict:
+        if self.watch is None:
+            raise Refused(503, self.unwatched)
+        return self.watch.assess()
 
     def read(self, items: list):
         """The articles through the run's reader (stripped, cut at MAX_CHARS); one with no text is a 422."""
@@ -200,6 +217,18 @@ def create_app(settings: Settings, classifier=None) -> FastAPI:
     @app.get("/v1/model", responses=ERRORS)
     async def model_info() -> dict:
         return service.info
+
+    @app.get("/v1/monitor", responses=ERRORS)
+    async def monitor() -> dict:
+        """The last articles classified against the run's reference: estimated accuracy (ATC) with its interval,
+        topic mix and its shift, the drift tests' p-values, and whether the news drifted."""
+        return await asyncio.to_thread(service.monitored)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        """Counters and the monitoring figures in Prometheus' text format."""
+        text = prometheus(await asyncio.to_thread(service.monitored), service.batcher.stats())
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.post("/v1/classify", responses=ERRORS, response_model=Single | BatchResult)
     async def classify(payload: Article | Batch):
