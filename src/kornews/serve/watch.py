@@ -72,7 +72,7 @@ def prometheus(figures: dict, counters: dict) -> str:
     metric("window_articles", "gauge", "Articles in the monitoring window.", [("", figures["window"])])
     if figures["window"]:
         low, high = figures["interval"]
-        metric("estimated_accuracy", "gauge", "Accuracy estimated without labels (ATC) over the window.",
+        metric("estimated_accuracy", "gauge", "Accuracy estimated without labels over the window.",
                [("", figures["estimated_accuracy"])])
         metric("estimated_accuracy_bound", "gauge", "The estimate's 95% interval.",
                [('{bound="low"}', low), ('{bound="high"}', high)])
