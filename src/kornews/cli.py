@@ -412,7 +412,7 @@ VERBS = {
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help="results below P are marked review (default: the run's threshold; 0: none)"),
         p.add_argument("--monitor-window", type=int, default=500, metavar="N",
-                       help="the last N articles /v1/monitor and /metrics describe (default 500)"),
+                       help="the last N articles /v1/monitor and /metrics describe (default 500; 0: off)"),
         p.add_argument("--quiet", action="store_true", help="no access log"),
         _engine_argument(p))),
     "report": ("rebuild a run's report and plots from its saved predictions", cmd_report,

@@ -127,3 +127,23 @@ def test_an_unsure_result_is_marked_for_review(page, tiny_runs, clf, tmp_path):
         page.wait_for_selector("#review:not(.hidden)")
         assert "검토 필요" in page.text_content("#review")
         page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+
+
+def test_the_monitoring_panel_shows_the_window_and_warns_of_drift(page, tiny_runs, clf, shared, tmp_path):
+    heads = pd.read_csv(shared / "ynat" / "dev.tsv", sep="\t", dtype=str, nrows=64)
+    with live_server(create_app(Settings(run=str(tiny_runs(3)), monitor_window=100), clf)) as u:
+        page.goto(u + "/")
+        page.wait_for_function("document.getElementById('meta').textContent.startsWith('run ')")
+        assert page.text_content("#watch-figures") == "아직 분류한 기사가 없습니다." and page.is_hidden("#watch-alert")
+        httpx.post(u + "/v1/classify", json={"articles": [{"title": t} for t in heads.title[:32]]}, timeout=60)
+        httpx.post(u + "/v1/classify", json={"articles": [{"title": t} for t in heads.title[32:]]}, timeout=60)
+        page.fill("#title", ARTICLE["title"])  # a classification on the page refreshes the panel
+        page.click("#classify")
+        page.wait_for_function("document.getElementById('watch-figures').textContent.startsWith('최근 65건')")
+        figures = httpx.get(u + "/v1/monitor").json()
+        assert f"추정 정확도 {100 * figures['estimated_accuracy']:.1f}%" in page.text_content("#watch-figures")
+        assert figures["drift"] and page.is_visible("#watch-alert")
+        assert "kornews choose → label → learn" in page.text_content("#watch-alert")
+        assert "drift" in page.get_attribute("#watch", "class")
+        page.screenshot(path=str(tmp_path / "watch.png"), full_page=True)
+        assert (tmp_path / "watch.png").stat().st_size > 10_000

@@ -49,7 +49,7 @@ class Settings:
     max_file_articles: int = 5000  # per upload (413 above): larger corpora go to `kornews predict`
     max_body_bytes: int = 32 << 20  # any request body (413 above)
     min_confidence: float | None = None  # the review threshold (None: the run's own; 0: none)
-    monitor_window: int = WINDOW  # the last articles /v1/monitor and /metrics describe
+    monitor_window: int = WINDOW  # the last articles /v1/monitor and /metrics describe (0: no monitoring)
 
 
 class Refused(Exception):
@@ -78,10 +78,12 @@ class Service:
                      "review_threshold": review_threshold(self.clf, settings.min_confidence),
                      "limits": {k: v for k, v in asdict(settings).items() if k.startswith(("max_", "wait"))}}
         self.batcher = Batcher(self.results, settings.max_batch, settings.wait_ms)
-        try:
-            self.watch, self.unwatched = Watch(reference(run_dir, self.clf), settings.monitor_window), None
-        except (KornewsError, OSError) as e:  # a bare model directory has no labelled articles to compare with
-            self.watch, self.unwatched = None, f"no monitoring reference for this run ({e})"
+        self.watch, self.unwatched = None, "monitoring is off (--monitor-window 0)"
+        if settings.monitor_window > 0:
+            try:
+                self.watch = Watch(reference(run_dir, self.clf), settings.monitor_window)
+            except (KornewsError, OSError) as e:  # a bare model directory has no labelled articles to compare with
+                self.unwatched = f"no monitoring reference for this run ({e})"
 
     def results(self, articles: list[dict]) -> list[dict]:
         """The batcher's model call: a topic, its probabilities and the cluster (or None) per article; the monitoring
