@@ -6,9 +6,9 @@ Each server is a `kornews serve` child process on 127.0.0.1 (access log off); th
 this process, each sending its next request as soon as its last one is answered, until the time is up (and never
 more than `--max-requests` in all). Loads: single articles and batches of 16 drawn in turn from the knews8 test
 split (title + body, up to the run's 384 tokens), and single YNAT dev headlines (short inputs). Servers: the
-default (concurrent requests gathered into model calls of up to 32 articles)
-and a naive one (`--max-batch 1`: every request is its own model call). The table goes to docs/benchmarks.md
-("Serving under load").
+default (concurrent requests gathered into model calls of up to 32 articles, the monitoring window on), the same
+with monitoring off (what watching costs), and a naive one (`--max-batch 1`: every request is its own model
+call). The table goes to docs/benchmarks.md ("Serving under load").
 """
 import argparse
 import asyncio
@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, kornews, machine, publish, table  # noqa: E402
 
 SERVERS = {"batching (default: --max-batch 32 --wait-ms 5)": ["--max-batch", "32", "--wait-ms", "5"],
+           "batching, monitoring off (--monitor-window 0)": ["--max-batch", "32", "--wait-ms", "5",
+                                                              "--monitor-window", "0"],
            "naive (--max-batch 1: one request per model call)": ["--max-batch", "1", "--wait-ms", "0"]}
 
 

@@ -1,7 +1,8 @@
 """`kornews calibrate RUN [FILE]`: fit the run's temperature, or top-label scaling (the recipe's
 `calibration_method`, or `--method`), and a default review threshold on labelled articles, by default the validation
-split (or held-out labels) that chose its epoch; `train` calls it when a run finishes. The same articles, as the
-calibrated run sees them, become its monitoring reference (RUN/reference.npz, `stats.monitor`)."""
+split (or held-out labels) that chose its epoch; `train` calls it when a run finishes. The articles that chose the
+epoch (or FILE's), as the calibrated run sees them, become its monitoring reference (RUN/reference.npz,
+`stats.monitor`): for a taught run the editor's held-out labels alone, the news it is meant for."""
 import numpy as np
 
 from kornews.core import rundir
@@ -24,9 +25,11 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     if source is None:
         split = setup.splits(cfg)  # a taught run's: the editor's held-out labels too
         df, where = split.calibration, split.calibration_note
+        reference_df, reference_where = split.validation, split.validation_note
     else:
         df = clf.read(source, labeled=True, split="test", encoding=encoding).frame
-        where = f"{source} ({len(df)} articles)"
+        where = reference_where = f"{source} ({len(df)} articles)"
+        reference_df = df
     y, raw, headlines = _scored(clf, df, str(source or "validation split"), "raw")
     fitted = confidence.fit(raw, y, where, target_accuracy, headlines, method)
     fitted.save(run)
@@ -34,8 +37,11 @@ def calibrate_run(run, source=None, *, encoding=None, target_accuracy: float | N
     def served(raw, headline):  # what the calibrated run gives a user: tempered, then its prior shift
         probs = fitted.apply(raw, headline)
         return clf.prior.apply(probs) if clf.prior else probs
+    if reference_df is not df:  # a taught run's reference: the editor's held-out labels alone
+        y, raw, headlines = _scored(clf, reference_df, "held-out labels", "raw")
     titles = None if headlines is None else (served(headlines[0], np.ones(len(headlines[0]), bool)), headlines[1])
-    _reference(clf, df, y, where, served(raw, headline_only(df, clf.mode)), titles).save(run)
+    _reference(clf, reference_df, y, reference_where, served(raw, headline_only(reference_df, clf.mode)),
+               titles).save(run)
     review = (f"; review below {fitted.min_confidence:.4f} keeps {fitted.target_accuracy:.0%} accuracy there"
               if fitted.min_confidence is not None else "")
     if fitted.top_label is not None:
@@ -77,5 +83,5 @@ def reference(run, clf: Classifier | None = None) -> monitor.Reference:
     run = rundir.require(run, rundir.CONFIG, f"{rundir.MODEL}/config.json")
     clf = clf or Classifier.load(run)
     split = setup.splits(config.read_run(run))
-    y, probs, titles = _scored(clf, split.calibration, "validation split", "probs")
-    return _reference(clf, split.calibration, y, split.calibration_note, probs, titles)
+    y, probs, titles = _scored(clf, split.validation, "validation split", "probs")
+    return _reference(clf, split.validation, y, split.validation_note, probs, titles)

@@ -52,6 +52,11 @@ class Splits:
     calibration: pd.DataFrame     # what fits the calibration once training ends
 
     @property
+    def validation_note(self) -> str:
+        return (f"validation split ({len(self.validation)} articles)" if self.validation is self.own_validation
+                else f"held-out labels ({len(self.validation)} articles)")
+
+    @property
     def calibration_note(self) -> str:
         return (f"validation split ({len(self.calibration)} articles)" if self.calibration is self.own_validation
                 else f"held-out labels and validation split ({len(self.calibration)} articles)")
