@@ -15,6 +15,7 @@ from kornews.core import rundir
 from kornews.core.errors import KornewsError
 from kornews.data import articles
 from kornews.data.folds import validation_split
+from kornews.stats.monitor import Reference
 from kornews.training import config
 from kornews.training.ways.taught import ESTIMATE, editor_split
 
@@ -98,6 +99,9 @@ def test_learning_makes_an_ordinary_run_that_knows_the_new_topic(taught, tiny_ru
     assert json.loads((out / "calibration.json").read_text())["fitted_on"] == \
         f"held-out labels and validation split ({len(held) + len(own)} articles)"
     assert [r["epoch"] for r in rundir.read_metrics(out)] == [1]
+    # its monitoring reference: the editor's held-out labels alone, the news it is taught for
+    reference = Reference.load(out)
+    assert reference.source == f"held-out labels ({len(held)} articles)" and reference.n == len(held)
     # the estimate: the taught run and its source on the held-out labels
     saved = json.loads((out / ESTIMATE).read_text())
     assert saved == json.loads(json.dumps(result)) and result["n"] == len(held) and result["trained_on"] == 40 - len(held)
