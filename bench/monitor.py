@@ -10,8 +10,8 @@ batches of `--batch-size` articles drawn at each YNAT share (0, 0.25, 0.5, 0.75,
 no embeddings) against the batch's truth, and how often its interval holds the truth. Stream: the server's window
 (`serve.watch.Watch`, 500 articles, fed 16 at a time as a busy server's model calls) given knews8 test shuffled,
 then YNAT headlines (the other way round for a run whose home is YNAT, `PATH:ynat`): how many articles until it
-flags drift; and the home source alone, 10 shuffled passes: any flag is a false alarm. Cost: per 1,000 YNAT headlines, classifying them, the window's figures, and `kornews monitor`'s
-embedding tests (me5-small, uncached).
+flags drift; and the home source alone, 10 shuffled passes: any flag is a false alarm. Cost: per 1,000 YNAT
+headlines, classifying them, the window's figures, and `kornews monitor`'s embedding tests (me5-small, uncached).
 """
 import argparse
 import sys

@@ -22,6 +22,7 @@ def headlines(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # sentence embeddings of every article: CI runs it with the slow tests
 def test_a_file_of_its_own_news_and_one_of_another_outlet(tiny_run, slices, headlines, tmp_path, monkeypatch):
     monkeypatch.setattr(monitor, "EMBEDDER", "use")  # the tests' embedder: me5-small is the slower default
     lines = []

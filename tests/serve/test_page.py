@@ -134,7 +134,8 @@ def test_the_monitoring_panel_shows_the_window_and_warns_of_drift(page, tiny_run
     with live_server(create_app(Settings(run=str(tiny_runs(3)), monitor_window=100), clf)) as u:
         page.goto(u + "/")
         page.wait_for_function("document.getElementById('meta').textContent.startsWith('run ')")
-        assert page.text_content("#watch-figures") == "아직 분류한 기사가 없습니다." and page.is_hidden("#watch-alert")
+        assert page.text_content("#watch-figures") == "아직 분류한 기사가 없습니다."
+        assert page.is_hidden("#watch-alert")
         httpx.post(u + "/v1/classify", json={"articles": [{"title": t} for t in heads.title[:32]]}, timeout=60)
         httpx.post(u + "/v1/classify", json={"articles": [{"title": t} for t in heads.title[32:]]}, timeout=60)
         page.fill("#title", ARTICLE["title"])  # a classification on the page refreshes the panel

@@ -67,7 +67,7 @@ def test_monitor_and_metrics_follow_what_was_classified(run, slices, shared):
         assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
         body = text.text
         assert f"kornews_window_articles {len(test) + 96}" in body and "kornews_drift 1" in body
-        assert re.search(r'^kornews_topic_share\{topic="sport"\} [0-9.e-]+$', body, re.M)
+        assert re.search(r'^kornews_topic_share\{topic="sport"\} [0-9.e-]+$', body, re.MULTILINE)
         # every sample line is NAME{labels} VALUE, every metric announced by HELP and TYPE
         samples = [line for line in body.splitlines() if not line.startswith("#")]
         assert all(re.fullmatch(r'kornews_[a-z_]+(\{[a-z]+="[^"]+"\})? [0-9.e+-]+', line) for line in samples)
