@@ -79,6 +79,35 @@ async def load(url, articles, per_request, clients, seconds, max_requests):
     return latencies, errors, elapsed
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(run, headlines, total: int, clients: int) -> list[list[str]]:
+    """`total` single-headline requests to the default server in ten legs; after each, the server's resident memory
+    and its monitoring window: what serving for long costs in memory."""
+    import httpx
+    proc, url = start(run, SERVERS["batching (default: --max-batch 32 --wait-ms 5)"])
+    rows = []
+    try:
+        asyncio.run(load(url, headlines, 1, clients, 3, 10**9))  # warm: the first calls allocate for good
+        rows.append(["0 (warmed)", f"{rss_mib(proc.pid):.0f}", str(httpx.get(url + "/v1/monitor").json()["window"])])
+        done = 0
+        for _ in range(10):
+            lat, errors, _ = asyncio.run(load(url, headlines, 1, clients, 10**9, total // 10))
+            done += len(lat) + len(errors)
+            rows.append([f"{done:,}", f"{rss_mib(proc.pid):.0f}", str(httpx.get(url + "/v1/monitor").json()["window"])
+                         + (f" ({len(errors)} errors)" if errors else "")])
+            print(" | ".join(rows[-1]), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return rows
+
+
 def percentile(values, q):
     if not values:
         return float("nan")
@@ -93,6 +122,8 @@ def main():
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--max-requests", type=int, default=200_000)
     p.add_argument("--section", default="serve-load")
+    p.add_argument("--soak", type=int, default=0, metavar="N",
+                   help="only this: N single-headline requests to the default server, its memory every N/10")
     args = p.parse_args()
     import httpx
 
@@ -102,6 +133,13 @@ def main():
     # short inputs, where a model call's fixed cost dominates: YNAT dev headlines as titles with an empty body
     heads = articles.read("ynat:dev", mode=2).frame.head(2000)
     headlines = [{"title": t, "id": i} for t, i in zip(heads.title, heads.id)]
+    if args.soak:
+        rows = soak(args.run, headlines, args.soak, args.clients)
+        command = f"python bench/serve_load.py --run {args.run} --soak {args.soak}"
+        publish("serve-soak", f"## Memory over {args.soak:,} requests\n\nCommand: `{command}` "
+                f"({time.strftime('%Y-%m-%d')}; {machine()}; {args.clients} clients, single YNAT headlines)\n\n"
+                + table(["requests served", "server RSS (MiB)", "monitoring window (articles)"], rows) + "\n")
+        return
     loads = [("knews8 article (title + body)", knews8_articles, 1),
              ("knews8 article (title + body)", knews8_articles, 16),
              ("YNAT headline (title only)", headlines, 1)]
